@@ -1,0 +1,209 @@
+"""One exception hierarchy for all of Shuyu.
+
+Every error a user can meet is a :class:`ShuyuError` subclass with a stable ``code``
+(``area.what``), an HTTP ``status``, a message that says what was wrong and a ``hint`` that says
+the fix. Services render errors as ``{ok, code, error, hint, status}``; the CLI prints message and
+hint, never a traceback. Every code is listed in ``docs/errors.md`` (a test enforces it).
+
+Messages never contain secret values: no share, key, or plaintext input of another party.
+
+This module imports nothing from Shuyu (it is the bottom layer).
+
+Example:
+    >>> err = PeerUnavailable("party 2 did not answer within 5.0 s")
+    >>> err.code, err.status
+    ('mpc.peer_unavailable', 503)
+    >>> err.to_dict()["ok"]
+    False
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ShuyuError(Exception):
+    """Root of every error Shuyu raises on purpose."""
+
+    code: ClassVar[str] = "shuyu.error"
+    status: ClassVar[int] = 500
+    default_hint: ClassVar[str] = "This is a bug in Shuyu; please report it with the command you ran."
+
+    registry: ClassVar[dict[str, type[ShuyuError]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "code" in cls.__dict__:
+            existing = ShuyuError.registry.get(cls.code)
+            if existing is not None and existing is not cls:
+                raise TypeError(f"error code {cls.code!r} is used by {existing.__name__} already")
+            ShuyuError.registry[cls.code] = cls
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint if hint is not None else self.default_hint
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The one error shape every service and the CLI's JSON output use."""
+        return {
+            "ok": False,
+            "code": self.code,
+            "error": self.message,
+            "hint": self.hint,
+            "status": self.status,
+        }
+
+
+ShuyuError.registry[ShuyuError.code] = ShuyuError
+
+
+# --- configuration -------------------------------------------------------------------------
+
+
+class ConfigError(ShuyuError):
+    code = "config.invalid"
+    status = 400
+    default_hint = "Fix the setting named in the message; `docs/configuration.md` lists them all."
+
+
+class UnknownSetting(ConfigError):
+    code = "config.unknown_setting"
+    default_hint = "Check the spelling; `docs/configuration.md` lists every setting."
+
+
+class ConfigFileError(ConfigError):
+    code = "config.file_unreadable"
+    default_hint = "Give a readable TOML file, or omit --config to use the defaults."
+
+
+# --- identities (CA, certificates) ---------------------------------------------------------
+
+
+class IdentityError(ShuyuError):
+    code = "identity.invalid"
+    status = 400
+    default_hint = "Check the CA directory and the party name."
+
+
+class CaExists(IdentityError):
+    code = "identity.ca_exists"
+    status = 409
+    default_hint = "Choose an empty directory; an existing CA is never overwritten."
+
+
+class CaMissing(IdentityError):
+    code = "identity.ca_missing"
+    status = 404
+    default_hint = "Create the CA first with `shuyu ca init DIR`."
+
+
+class InvalidName(IdentityError):
+    code = "identity.invalid_name"
+    default_hint = (
+        "Use 1-63 characters: lower-case letters, digits and '-', starting with a letter."
+    )
+
+
+class CertificateExists(IdentityError):
+    code = "identity.certificate_exists"
+    status = 409
+    default_hint = "Pick another name, or remove the old certificate and key first."
+
+
+class UntrustedPeer(IdentityError):
+    code = "identity.untrusted_peer"
+    status = 403
+    default_hint = (
+        "Every party must hold a certificate issued by this data space's CA; "
+        "issue one with `shuyu ca issue DIR NAME`."
+    )
+
+
+# --- input validation shared by every layer ---------------------------------------------
+
+
+class InvalidInput(ShuyuError):
+    code = "input.invalid"
+    status = 400
+    default_hint = "Check the value named in the message."
+
+
+# --- secure computation -----------------------------------------------------------------
+
+
+class MpcError(ShuyuError):
+    code = "mpc.error"
+    status = 500
+
+
+class ShapeMismatch(MpcError):
+    code = "mpc.shape_mismatch"
+    status = 400
+    default_hint = "Both operands must have the same shape (or one must be a scalar)."
+
+
+class InvalidDtype(MpcError):
+    code = "mpc.invalid_dtype"
+    status = 400
+    default_hint = "Give integers (int8..int64, uint8..uint32), booleans, or finite floats."
+
+
+class FixedPointOverflow(MpcError):
+    code = "mpc.fixed_point_overflow"
+    status = 400
+    default_hint = (
+        "Scale the data down or lower `mpc.frac_bits`; `docs/mpc.md` gives the range for each setting."
+    )
+
+
+class ValueOutOfRange(MpcError):
+    code = "mpc.value_out_of_range"
+    status = 400
+    default_hint = "Integers shared into the engine must lie in the documented range (|x| < 2**62)."
+
+
+class InvalidParty(MpcError):
+    code = "mpc.invalid_party"
+    status = 400
+    default_hint = "Parties are numbered 0, 1 and 2."
+
+
+class SecretInCondition(MpcError):
+    code = "mpc.secret_in_condition"
+    status = 400
+    default_hint = (
+        "A secret value cannot steer Python control flow; use `mux` to select obliviously, "
+        "or reveal the value first if its policy allows."
+    )
+
+
+class ProtocolError(MpcError):
+    code = "mpc.protocol_error"
+    default_hint = (
+        "The parties disagreed about the protocol (different programs or versions); "
+        "run the same Shuyu version and program on all three parties."
+    )
+
+
+class PeerUnavailable(MpcError):
+    code = "mpc.peer_unavailable"
+    status = 503
+    default_hint = (
+        "Check that all three parties are running, reachable at the configured addresses, and "
+        "within `mpc.peer_timeout_s`; then retry the job."
+    )
+
+
+class UnsupportedOperation(MpcError):
+    code = "mpc.unsupported"
+    status = 400
+    default_hint = "See `docs/mpc.md` for the operations and argument combinations supported."
+
+
+def all_error_codes() -> dict[str, type[ShuyuError]]:
+    """Every registered code and its class (used by the docs test and the CLI)."""
+    return dict(sorted(ShuyuError.registry.items()))
