@@ -27,8 +27,9 @@ from typing import Any
 from shuyu.errors import ConfigError, ConfigFileError, UnknownSetting
 
 
-def _setting(default: Any, help: str, *, minimum: float | None = None,
-             maximum: float | None = None) -> Any:
+def _setting(
+    default: Any, help: str, *, minimum: float | None = None, maximum: float | None = None
+) -> Any:
     return field(default=default, metadata={"help": help, "min": minimum, "max": maximum})
 
 
@@ -37,17 +38,30 @@ class MpcSettings:
     """The secure computation engine."""
 
     frac_bits: int = _setting(
-        16, "Fractional bits of the fixed-point encoding of reals (range is documented in "
-        "docs/mpc.md).", minimum=0, maximum=40)
+        16,
+        "Fractional bits of the fixed-point encoding of reals (range is documented in "
+        "docs/mpc.md).",
+        minimum=0,
+        maximum=40,
+    )
     peer_timeout_s: float = _setting(
-        60.0, "Seconds a party waits for a peer's message before failing with "
-        "mpc.peer_unavailable.", minimum=0.05, maximum=86400)
+        60.0,
+        "Seconds a party waits for a peer's message before failing with mpc.peer_unavailable.",
+        minimum=0.05,
+        maximum=86400,
+    )
     connect_timeout_s: float = _setting(
-        20.0, "Seconds a party keeps trying to connect to its peers at start.",
-        minimum=0.05, maximum=3600)
+        20.0,
+        "Seconds a party keeps trying to connect to its peers at start.",
+        minimum=0.05,
+        maximum=3600,
+    )
     max_frame_bytes: int = _setting(
-        4 << 30, "Largest frame a party accepts from a peer; larger frames are a protocol "
-        "error.", minimum=1 << 16, maximum=1 << 40)
+        4 << 30,
+        "Largest frame a party accepts from a peer; larger frames are a protocol error.",
+        minimum=1 << 16,
+        maximum=1 << 40,
+    )
 
 
 @dataclass(frozen=True)
@@ -71,11 +85,15 @@ class Settings:
 
 @dataclass(frozen=True)
 class SettingInfo:
+    """One setting as the registry declares it (drives the CLI and the docs)."""
+
     name: str
     type: type
     default: Any
     help: str
     env: str
+    minimum: float | None = None
+    maximum: float | None = None
 
 
 def iter_settings() -> Iterator[SettingInfo]:
@@ -89,6 +107,8 @@ def iter_settings() -> Iterator[SettingInfo]:
                 default=f.default,
                 help=f.metadata["help"],
                 env=_env_name(name),
+                minimum=f.metadata["min"],
+                maximum=f.metadata["max"],
             )
 
 
@@ -130,7 +150,7 @@ def _coerce(name: str, raw: Any, source: str) -> Any:
     except (TypeError, ValueError):
         raise ConfigError(
             f"setting {name} from {source} must be {kind.__name__}, got {raw!r}",
-            hint=f"Give a {kind.__name__} value for {name}.",
+            hint=f"Give {name} a value of type {kind.__name__}.",
         ) from None
     section, key = name.split(".")
     meta = {f.name: f.metadata for f in dataclasses.fields(_SECTIONS[section])}[key]
@@ -205,9 +225,7 @@ def load_settings(
             raise ConfigFileError(f"settings file {path} is not valid TOML: {exc}") from None
         settings = _apply(settings, _flatten_toml(data, path), source=str(path))
     if env is not None:
-        from_env = {
-            info.name: env[info.env] for info in iter_settings() if info.env in env
-        }
+        from_env = {info.name: env[info.env] for info in iter_settings() if info.env in env}
         settings = _apply(settings, from_env, source="environment")
     if overrides:
         settings = _apply(settings, dict(overrides), source="flags")

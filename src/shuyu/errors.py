@@ -27,7 +27,9 @@ class ShuyuError(Exception):
 
     code: ClassVar[str] = "shuyu.error"
     status: ClassVar[int] = 500
-    default_hint: ClassVar[str] = "This is a bug in Shuyu; please report it with the command you ran."
+    default_hint: ClassVar[str] = (
+        "This is a bug in Shuyu; please report it with the command you ran."
+    )
 
     registry: ClassVar[dict[str, type[ShuyuError]]] = {}
 
@@ -104,7 +106,8 @@ class CaMissing(IdentityError):
 class InvalidName(IdentityError):
     code = "identity.invalid_name"
     default_hint = (
-        "Use 1-63 characters: lower-case letters, digits and '-', starting with a letter."
+        "Use 1-63 characters: lower-case letters, digits and '-', starting with a letter and "
+        "not ending with '-'."
     )
 
 
@@ -156,7 +159,8 @@ class FixedPointOverflow(MpcError):
     code = "mpc.fixed_point_overflow"
     status = 400
     default_hint = (
-        "Scale the data down or lower `mpc.frac_bits`; `docs/mpc.md` gives the range for each setting."
+        "Scale the data down or lower `mpc.frac_bits`; `docs/mpc.md` gives the range for each "
+        "setting."
     )
 
 

@@ -1,0 +1,7 @@
+"""``python -m shuyu``: the same as the ``shuyu`` command."""
+
+import sys
+
+from shuyu.cli import main
+
+sys.exit(main())
