@@ -112,7 +112,7 @@ def _run(permutation: SharedPermutation, columns: Sequence[Column], inverse: boo
     for index in order:
         perm = permutation._factors.get(index)
         if perm is not None and inverse:
-            perm = np.argsort(perm)
+            perm = _inverse(perm)
         stacks = _factor_step(rt, FACTOR_PAIRS[index], perm, stacks)
     out: list[Column] = []
     taken = [0, 0]
@@ -184,6 +184,12 @@ def apply_permutation(destinations: ArithShare, columns: Sequence[Column]) -> li
     if not np.array_equal(targets[inverse], np.arange(n)):
         raise ProtocolError("apply_permutation: the destinations are not a permutation")
     return [_take(column, inverse) for column in shuffled[1:]]
+
+
+def _inverse(perm: np.ndarray) -> np.ndarray:
+    inverse = np.empty_like(perm)
+    inverse[perm] = np.arange(perm.size, dtype=perm.dtype)
+    return inverse
 
 
 def _take(column: Column, index: np.ndarray) -> Column:

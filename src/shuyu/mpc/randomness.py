@@ -146,8 +146,8 @@ class Randomness:
     def permutation(self, slot: int, step: int, count: int) -> np.ndarray:
         """A uniformly random permutation of ``range(count)`` from ``K[slot]``.
 
-        Sorting 64-bit pseudo-random keys: a collision (probability below count^2 / 2^65)
+        Sorting 64-bit pseudo-random keys (introsort): a collision (probability below count^2 / 2^65)
         only makes the permutation's distribution negligibly non-uniform.
         """
         keys = self.slot(slot, step, Label.PERM, count)
-        return np.argsort(keys, kind="stable")
+        return np.argsort(keys)

@@ -33,11 +33,12 @@ whose header is malformed or whose payload exceeds ``mpc.max_frame_bytes`` is a 
 and closes the connection. Array payloads are sent straight from numpy's buffers and received
 straight into freshly allocated arrays (no intermediate copies in Python).
 
-Threads: one reader thread per connection drains frames into a mailbox, so sends never wait
-for the peer's program to ask for them and every party may send before it receives. The
-connection's write side is used under a lock by the party's program thread. Because the server
-sends no session tickets and neither side requests key updates, after the handshake the read
-and write directions of the TLS connection touch disjoint state.
+Threads: OpenSSL forbids using one SSL object from two threads at once, so after the handshake
+each connection is owned by a single I/O thread on a non-blocking socket. It drains incoming
+frames into a mailbox (so a send never waits for the peer's program to ask for it, and every
+party may send before it receives) and writes the queued outgoing frames in 256 KiB chunks,
+sleeping in ``select`` when neither direction can progress. The program thread only queues
+frames (holding references to the arrays, never copying them) and wakes the I/O thread.
 
 Failures: a peer that closes, resets, or sends a malformed frame fails every pending and future
 receive from it immediately with ``PeerUnavailable``; a peer that stays silent fails the receive
@@ -46,7 +47,9 @@ after ``mpc.peer_timeout_s``. Messages never include payload bytes.
 
 from __future__ import annotations
 
+import collections
 import logging
+import select
 import socket
 import ssl
 import struct
@@ -92,23 +95,125 @@ class PartyAddress:
         return f"{self.name} at {self.host}:{self.port}"
 
 
-def _recv_exactly(sock: ssl.SSLSocket, view: memoryview, closed: threading.Event) -> None:
-    offset = 0
-    total = len(view)
-    while offset < total:
-        try:
-            got = sock.recv_into(view[offset:], total - offset)
-        except TimeoutError:
-            if closed.is_set():
-                raise ConnectionAbortedError("transport closed") from None
-            continue
-        if got == 0:
-            raise ConnectionResetError("the peer closed the connection")
-        offset += got
+def encode_frame(kind: int, tag: Tag, arrays: Sequence[np.ndarray]) -> list[memoryview]:
+    """A frame as buffers to send in order: the head, then each array's bytes (not copied)."""
+    if len(arrays) > MAX_ARRAYS:
+        raise ProtocolError(f"a message may carry at most {MAX_ARRAYS} arrays")
+    contiguous = [np.ascontiguousarray(a) for a in arrays]
+    head = bytearray(HEADER.pack(MAGIC, kind, tag.session, tag.step, len(contiguous)))
+    for array in contiguous:
+        code = DTYPE_CODES.get(array.dtype)
+        if code is None or array.ndim > MAX_NDIM:
+            raise ProtocolError(f"cannot send an array of dtype {array.dtype}, ndim {array.ndim}")
+        head += DESCRIPTOR.pack(code, array.ndim, array.nbytes)
+    for array in contiguous:
+        head += struct.pack(f"<{array.ndim}Q", *array.shape)
+    payload = sum(a.nbytes for a in contiguous)
+    if payload <= SMALL_FRAME:  # one buffer: one TLS record for small messages
+        for array in contiguous:
+            if array.nbytes:
+                head += memoryview(array).cast("B")  # type: ignore[arg-type]
+        return [memoryview(head)]
+    return [memoryview(head)] + [
+        memoryview(array).cast("B") for array in contiguous if array.nbytes  # type: ignore[arg-type]
+    ]
+
+
+class FrameReader:
+    """Incremental frame parser that tells where the next bytes go (so they land in place).
+
+    Call :meth:`buffer` for the memory to fill, then :meth:`advance` with how many bytes were
+    written; a completed frame is returned as ``(kind, tag, arrays, nbytes)``.
+    """
+
+    def __init__(self, max_frame_bytes: int) -> None:
+        self.max_frame_bytes = max_frame_bytes
+        self._reset()
+
+    def _reset(self) -> None:
+        self._stage = "header"
+        self._buf: memoryview = memoryview(bytearray(HEADER.size))
+        self._filled = 0
+        self._arrays: list[np.ndarray] = []
+        self._pending: list[np.ndarray] = []
+        self._nbytes = 0
+
+    def buffer(self) -> memoryview:
+        return self._buf[self._filled:]
+
+    def advance(self, count: int) -> tuple[int, Tag, list[np.ndarray], int] | None:
+        self._filled += count
+        if self._filled < len(self._buf):
+            return None
+        self._nbytes += len(self._buf)
+        return self._next_stage()
+
+    def _expect(self, stage: str, nbytes: int) -> tuple[int, Tag, list[np.ndarray], int] | None:
+        self._stage = stage
+        self._buf = memoryview(bytearray(nbytes))
+        self._filled = 0
+        return self._next_stage() if nbytes == 0 else None
+
+    def _next_stage(self) -> tuple[int, Tag, list[np.ndarray], int] | None:
+        if self._stage == "header":
+            magic, kind, session, step, count = HEADER.unpack(self._buf)
+            if magic != MAGIC or kind not in (KIND_DATA, KIND_HELLO, KIND_HELLO_ACK, KIND_BYE):
+                raise ProtocolError("a frame with a bad magic number or kind")
+            if count > MAX_ARRAYS:
+                raise ProtocolError(f"a frame announcing {count} arrays")
+            self._kind, self._tag, self._count = kind, Tag(session, step), count
+            return self._expect("descriptors", DESCRIPTOR.size * count)
+        if self._stage == "descriptors":
+            self._specs = [DESCRIPTOR.unpack_from(self._buf, DESCRIPTOR.size * k)
+                           for k in range(self._count)]
+            for code, ndim, _ in self._specs:
+                if code not in DTYPES or ndim > MAX_NDIM:
+                    raise ProtocolError("a frame with an unknown dtype or too many dimensions")
+            return self._expect("dims", 8 * sum(ndim for _, ndim, _ in self._specs))
+        if self._stage == "dims":
+            total = len(self._buf) // 8
+            dims = struct.unpack(f"<{total}Q", self._buf) if total else ()
+            budget = self.max_frame_bytes
+            position = 0
+            for code, ndim, nbytes in self._specs:
+                shape = tuple(dims[position:position + ndim])
+                position += ndim
+                dtype = DTYPES[code]
+                if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize != nbytes:
+                    raise ProtocolError("a frame whose payload length does not match its shape")
+                budget -= nbytes
+                if budget < 0:
+                    raise ProtocolError(
+                        f"a frame larger than mpc.max_frame_bytes={self.max_frame_bytes}"
+                    )
+                self._arrays.append(np.empty(shape, dtype=dtype))
+            self._pending = [a for a in self._arrays if a.nbytes]
+            return self._next_payload()
+        return self._next_payload()
+
+    def _next_payload(self) -> tuple[int, Tag, list[np.ndarray], int] | None:
+        if self._pending:
+            array = self._pending.pop(0)
+            self._stage = "payload"
+            self._buf = memoryview(array).cast("B")  # type: ignore[arg-type]
+            self._filled = 0
+            return None
+        frame = (self._kind, self._tag, self._arrays, self._nbytes)
+        self._reset()
+        return frame
 
 
 class _Connection:
-    """One TLS connection to a peer: a reader thread and a locked writer."""
+    """One TLS connection to a peer, owned by one I/O thread once set up.
+
+    OpenSSL does not allow one SSL object to be used from two threads at once, so after the
+    handshake a single I/O thread does all reads and writes on a non-blocking socket: it drains
+    incoming frames into the transport's mailbox and writes queued outgoing frames in chunks,
+    waiting with ``select`` when neither can progress. The program thread only enqueues frames
+    (keeping references to the arrays, never copying them) and wakes the I/O thread.
+    """
+
+    CHUNK = 1 << 18
 
     def __init__(self, owner: TlsTransport, peer: int, sock: ssl.SSLSocket,
                  address: PartyAddress) -> None:
@@ -116,130 +221,138 @@ class _Connection:
         self.peer = peer
         self.sock = sock
         self.address = address
-        self.write_lock = threading.Lock()
         self.failure: str | None = None
-        self.thread = threading.Thread(target=self._read_loop, name=f"shuyu-recv-{peer}",
-                                       daemon=True)
+        self.peer_left = False
+        self.closing = False
+        self._outgoing: collections.deque[list[memoryview]] = collections.deque()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self.thread = threading.Thread(target=self._run, name=f"shuyu-io-{peer}", daemon=True)
+
+    # -- blocking use during set-up (before the I/O thread starts) -----------------------
+
+    def send_blocking(self, kind: int, tag: Tag, arrays: Sequence[np.ndarray]) -> None:
+        for buffer in encode_frame(kind, tag, arrays):
+            self.sock.sendall(buffer)
+
+    def read_blocking(self) -> tuple[int, Tag, list[np.ndarray], int]:
+        reader = FrameReader(self.owner.settings.max_frame_bytes)
+        while True:
+            view = reader.buffer()
+            got = self.sock.recv_into(view, len(view))
+            if got == 0:
+                raise ConnectionResetError("the peer closed the connection")
+            frame = reader.advance(got)
+            if frame is not None:
+                return frame
+
+    # -- the I/O thread ------------------------------------------------------------------
 
     def start(self) -> None:
+        self.sock.setblocking(False)
         self.thread.start()
 
-    def send_frame(self, kind: int, tag: Tag, arrays: Sequence[np.ndarray]) -> int:
-        if len(arrays) > MAX_ARRAYS:
-            raise ProtocolError(f"a message may carry at most {MAX_ARRAYS} arrays")
-        contiguous = [np.ascontiguousarray(a) for a in arrays]
-        head = bytearray(HEADER.pack(MAGIC, kind, tag.session, tag.step, len(contiguous)))
-        for array in contiguous:
-            code = DTYPE_CODES.get(array.dtype)
-            if code is None or array.ndim > MAX_NDIM:
-                raise ProtocolError(f"cannot send an array of dtype {array.dtype}, "
-                                    f"ndim {array.ndim}")
-            head += DESCRIPTOR.pack(code, array.ndim, array.nbytes)
-        for array in contiguous:
-            head += struct.pack(f"<{array.ndim}Q", *array.shape)
-        payload = sum(a.nbytes for a in contiguous)
-        with self.write_lock:
-            if payload <= SMALL_FRAME:
-                for array in contiguous:
-                    head += memoryview(array).cast("B")
-                self.sock.sendall(head)
-            else:
-                self.sock.sendall(head)
-                for array in contiguous:
-                    if array.nbytes:
-                        self.sock.sendall(memoryview(array).cast("B"))
-        return len(head) + (0 if payload <= SMALL_FRAME else payload)
+    def enqueue(self, kind: int, tag: Tag, arrays: Sequence[np.ndarray]) -> int:
+        buffers = encode_frame(kind, tag, arrays)
+        self._outgoing.append(buffers)
+        self.wake()
+        return sum(len(b) for b in buffers)
 
-    def read_frame(self) -> tuple[int, Tag, list[np.ndarray], int]:
-        closed = self.owner.closed
-        head = bytearray(HEADER.size)
-        _recv_exactly(self.sock, memoryview(head), closed)
-        magic, kind, session, step, count = HEADER.unpack(head)
-        if magic != MAGIC or kind not in (KIND_DATA, KIND_HELLO, KIND_HELLO_ACK, KIND_BYE):
-            raise ProtocolError("a frame with a bad magic number or kind")
-        if count > MAX_ARRAYS:
-            raise ProtocolError(f"a frame announcing {count} arrays")
-        descriptors = bytearray(DESCRIPTOR.size * count)
-        _recv_exactly(self.sock, memoryview(descriptors), closed)
-        specs = [DESCRIPTOR.unpack_from(descriptors, DESCRIPTOR.size * k) for k in range(count)]
-        total_dims = 0
-        for code, ndim, _ in specs:
-            if code not in DTYPES or ndim > MAX_NDIM:
-                raise ProtocolError("a frame with an unknown dtype or too many dimensions")
-            total_dims += ndim
-        dims_raw = bytearray(8 * total_dims)
-        _recv_exactly(self.sock, memoryview(dims_raw), closed)
-        dims = struct.unpack(f"<{total_dims}Q", dims_raw) if total_dims else ()
-        budget = self.owner.settings.max_frame_bytes
-        arrays: list[np.ndarray] = []
-        position = 0
-        nbytes_total = len(head) + len(descriptors) + len(dims_raw)
-        for code, ndim, nbytes in specs:
-            shape = tuple(dims[position:position + ndim])
-            position += ndim
-            dtype = DTYPES[code]
-            expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-            if expected != nbytes:
-                raise ProtocolError("a frame whose payload length does not match its shape")
-            budget -= nbytes
-            if budget < 0:
-                raise ProtocolError(
-                    f"a frame larger than mpc.max_frame_bytes={self.owner.settings.max_frame_bytes}"
-                )
-            array = np.empty(shape, dtype=dtype)
-            if nbytes:
-                _recv_exactly(self.sock, memoryview(array).cast("B"), closed)
-            arrays.append(array)
-            nbytes_total += nbytes
-        return kind, Tag(session, step), arrays, nbytes_total
+    def wake(self) -> None:
+        try:
+            self._wake_w.send(b"\0")
+        except (BlockingIOError, OSError):
+            pass
 
-    def _read_loop(self) -> None:
+    def _run(self) -> None:
+        reader = FrameReader(self.owner.settings.max_frame_bytes)
+        current: list[memoryview] = []
         try:
             while True:
-                kind, tag, arrays, nbytes = self.read_frame()
-                if kind == KIND_BYE:
-                    self.failure = f"party {self.peer} ({self.address.name}) finished and left"
-                    break
-                if kind != KIND_DATA:
-                    raise ProtocolError(f"an unexpected frame of kind {kind} after the handshake")
-                self.owner.stats.count_received(self.peer, nbytes)
-                self.owner._deliver(self.peer, tag, arrays)
-        except ConnectionAbortedError:
-            self.failure = "this party closed the transport"
+                want_write = False
+                # read everything available, including plaintext OpenSSL already buffered
+                while not self.peer_left:
+                    view = reader.buffer()
+                    try:
+                        got = self.sock.recv_into(view, len(view))
+                    except ssl.SSLWantReadError:
+                        break
+                    except ssl.SSLWantWriteError:
+                        want_write = True
+                        break
+                    if got == 0:
+                        raise ConnectionResetError("the peer closed the connection")
+                    frame = reader.advance(got)
+                    if frame is not None:
+                        self._handle(frame)
+                # write until the socket is full
+                while True:
+                    if not current:
+                        if not self._outgoing:
+                            break
+                        current = list(self._outgoing.popleft())
+                    chunk = current[0][: self.CHUNK]
+                    try:
+                        sent = self.sock.send(chunk)
+                    except ssl.SSLWantWriteError:
+                        want_write = True
+                        break
+                    except ssl.SSLWantReadError:
+                        break
+                    head = current[0][sent:]
+                    if len(head):
+                        current[0] = head
+                    else:
+                        current.pop(0)
+                if self.closing and not current and not self._outgoing and (
+                    self.peer_left or self.owner.closed_at + 5.0 < time.monotonic()
+                ):
+                    return
+                writable = [self.sock] if want_write else []
+                select.select([self.sock, self._wake_r], writable, [], 0.5)
+                try:
+                    while self._wake_r.recv(4096):
+                        pass
+                except (BlockingIOError, OSError):
+                    pass
         except ShuyuError as exc:
-            self.failure = f"party {self.peer} ({self.address.name}) broke the protocol: {exc.message}"
+            self.failure = (f"party {self.peer} ({self.address.name}) broke the protocol: "
+                            f"{exc.message}")
         except ssl.SSLError as exc:
-            self.failure = f"TLS error from party {self.peer} ({self.address.name}): {exc.reason}"
+            self.failure = f"TLS error with party {self.peer} ({self.address.name}): {exc.reason}"
         except OSError as exc:
             self.failure = (f"party {self.peer} ({self.address.name}) disconnected: "
                             f"{exc.strerror or type(exc).__name__}")
         finally:
-            if self.failure is None:
+            if self.failure is None and not self.peer_left and not self.closing:
                 self.failure = f"party {self.peer} ({self.address.name}) disconnected"
             self.owner._peer_failed(self.peer)
 
-    def say_goodbye(self) -> None:
-        """Send BYE so the peer's reader stops cleanly (no reset can drop its unread data)."""
-        if self.failure is None:
-            try:
-                self.send_frame(KIND_BYE, Tag(0, 0), [])
-            except (OSError, ShuyuError):
-                pass
+    def _handle(self, frame: tuple[int, Tag, list[np.ndarray], int]) -> None:
+        kind, tag, arrays, nbytes = frame
+        if kind == KIND_BYE:
+            self.peer_left = True
+            self.failure = self.failure or f"party {self.peer} ({self.address.name}) finished and left"
+            return
+        if kind != KIND_DATA:
+            raise ProtocolError(f"an unexpected frame of kind {kind} after the handshake")
+        self.owner.stats.count_received(self.peer, nbytes)
+        self.owner._deliver(self.peer, tag, arrays)
 
     def close(self, wait_s: float) -> None:
-        """Wait up to ``wait_s`` for the peer's BYE, then tear the socket down."""
-        started = self.thread.ident is not None
-        if started:
-            self.thread.join(wait_s)
-        try:
-            # the base-class shutdown wakes a reader blocked in recv (SSLSocket.shutdown would
-            # drop the TLS state under it)
-            socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
-        except OSError:
-            pass
-        if started:
-            self.thread.join(1.0)
-        self.sock.close()
+        """Say BYE, let the I/O thread flush and wait for the peer's BYE, then close."""
+        if self.thread.ident is not None and self.failure is None:
+            self.enqueue(KIND_BYE, Tag(0, 0), [])
+        self.closing = True
+        self.wake()
+        if self.thread.ident is not None:
+            self.thread.join(wait_s + 1.0)
+        for sock in (self.sock, self._wake_r, self._wake_w):
+            try:
+                sock.close()
+            except OSError:
+                pass
 
 
 class TlsTransport(Transport):
@@ -262,6 +375,7 @@ class TlsTransport(Transport):
         self.settings = settings
         self.stats = TransportStats()
         self.closed = threading.Event()
+        self.closed_at = float("inf")
         self._listener = listener
         self._connections: dict[int, _Connection] = {}
         self._mail: dict[tuple[int, Tag], list[np.ndarray]] = {}
@@ -299,7 +413,6 @@ class TlsTransport(Transport):
             self._dial(peer, deadline)
         self._accept(expected_in, deadline)
         for connection in self._connections.values():
-            connection.sock.settimeout(max(self.settings.peer_timeout_s, 0.05))
             connection.start()
 
     def _dial(self, peer: int, deadline: float) -> None:
@@ -321,9 +434,9 @@ class TlsTransport(Transport):
                 sock = context.wrap_socket(raw, server_hostname=address.name)
                 raw = None
                 connection = _Connection(self, peer, sock, address)
-                connection.send_frame(KIND_HELLO, Tag(0, 0),
-                                      [np.asarray([self.party], dtype=np.int64)])
-                kind, _, _, _ = connection.read_frame()
+                connection.send_blocking(KIND_HELLO, Tag(0, 0),
+                                         [np.asarray([self.party], dtype=np.int64)])
+                kind, _, _, _ = connection.read_blocking()
                 if kind != KIND_HELLO_ACK:
                     raise ProtocolError(f"party {peer} answered HELLO with frame kind {kind}")
                 self._connections[peer] = connection
@@ -375,10 +488,10 @@ class TlsTransport(Transport):
                 if peer is None:
                     raise UntrustedPeer(f"a client named {name!r} is not an expected party")
                 connection = _Connection(self, peer, sock, self.addresses[peer])
-                kind, _, arrays, _ = connection.read_frame()
+                kind, _, arrays, _ = connection.read_blocking()
                 if kind != KIND_HELLO or len(arrays) != 1 or arrays[0].tolist() != [peer]:
                     raise ProtocolError(f"{name!r} did not introduce itself as party {peer}")
-                connection.send_frame(KIND_HELLO_ACK, Tag(0, 0), [])
+                connection.send_blocking(KIND_HELLO_ACK, Tag(0, 0), [])
             except (ShuyuError, ssl.SSLError, OSError) as exc:
                 last_error = getattr(exc, "message", None) or type(exc).__name__
                 log.warning("rejected a connection: %s", last_error)
@@ -395,12 +508,7 @@ class TlsTransport(Transport):
             raise PeerUnavailable(f"party {self.party} has no connection to party {to}")
         if connection.failure is not None:
             raise PeerUnavailable(connection.failure)
-        try:
-            nbytes = connection.send_frame(KIND_DATA, tag, arrays)
-        except (OSError, ssl.SSLError) as exc:
-            raise PeerUnavailable(
-                f"sending to party {to} ({connection.address}) failed: {type(exc).__name__}"
-            ) from None
+        nbytes = connection.enqueue(KIND_DATA, tag, arrays)
         self.stats.count_sent(to, nbytes)
 
     def recv(self, frm: int, tag: Tag) -> list[np.ndarray]:
@@ -434,8 +542,7 @@ class TlsTransport(Transport):
     def close(self) -> None:
         if self.closed.is_set():
             return
-        for connection in self._connections.values():
-            connection.say_goodbye()
+        self.closed_at = time.monotonic()
         self.closed.set()
         wait_s = min(self.settings.peer_timeout_s, 5.0)
         for connection in self._connections.values():
