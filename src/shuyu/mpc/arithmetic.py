@@ -35,7 +35,8 @@ def reshare(rt: Runtime, term: RingArray) -> tuple[RingArray, RingArray]:
 
 
 def _local_product(x: ArithShare, y: ArithShare) -> RingArray:
-    return x.s0 * (y.s0 + y.s1) + x.s1 * y.s0
+    product: RingArray = x.s0 * (y.s0 + y.s1) + x.s1 * y.s0
+    return product
 
 
 def mul(x: ArithShare, y: ArithShare) -> ArithShare:
@@ -77,8 +78,9 @@ def mul_public_real(x: ArithShare, constant: Any) -> ArithShare:
     encoded = np.broadcast_to(FixedPoint(rt.frac_bits).encode(constant), x.shape)
     if x.frac_bits == 0:
         return ArithShare(rt, x.s0 * encoded, x.s1 * encoded, rt.frac_bits)
-    return truncate(ArithShare(rt, x.s0 * encoded, x.s1 * encoded, x.frac_bits + rt.frac_bits),
-                    rt.frac_bits)
+    return truncate(
+        ArithShare(rt, x.s0 * encoded, x.s1 * encoded, x.frac_bits + rt.frac_bits), rt.frac_bits
+    )
 
 
 def truncate(x: ArithShare, bits: int) -> ArithShare:

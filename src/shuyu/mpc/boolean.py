@@ -41,7 +41,9 @@ def and_many(rt: Runtime, pairs: Sequence[tuple[Slots, Slots]]) -> list[Slots]:
     offset = 0
     for x, _ in pairs:
         shape, size = x[0].shape, x[0].size
-        out.append((z0[offset:offset + size].reshape(shape), z1[offset:offset + size].reshape(shape)))
+        out.append(
+            (z0[offset : offset + size].reshape(shape), z1[offset : offset + size].reshape(shape))
+        )
         offset += size
     return out
 

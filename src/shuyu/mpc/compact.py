@@ -15,7 +15,6 @@ nothing else (the opened permutation is uniformly random).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
 
 import numpy as np
 
@@ -23,14 +22,13 @@ from shuyu.errors import ShapeMismatch
 from shuyu.mpc.arithmetic import mul
 from shuyu.mpc.convert import bit_inject
 from shuyu.mpc.permute import apply_permutation
+from shuyu.mpc.shares import ArithShare, BitShare, Column
 from shuyu.mpc.sharing import reveal
-from shuyu.mpc.shares import ArithShare, BitShare, BoolShare
-
-Column = TypeVar("Column", ArithShare, BoolShare)
 
 
-def compact(mask: BitShare, columns: Sequence[Column], *, reveal_count: bool = True
-            ) -> tuple[list[Column], int | ArithShare]:
+def compact(
+    mask: BitShare, columns: Sequence[Column], *, reveal_count: bool = True
+) -> tuple[list[Column], int | ArithShare]:
     """Move the rows with mask 1 to the front, in order.
 
     Returns:
@@ -51,8 +49,10 @@ def compact(mask: BitShare, columns: Sequence[Column], *, reveal_count: bool = T
     )
     destinations = drop + mul(m, keep - drop)
     moved = apply_permutation(destinations, [*columns, m])
+    moved_mask = moved[-1]
     if not reveal_count:
-        return moved[:-1], moved[-1]  # type: ignore[return-value]
+        assert isinstance(moved_mask, ArithShare)
+        return moved[:-1], moved_mask
     opened = reveal(count)
     assert opened is not None
     kept = int(opened)

@@ -40,9 +40,7 @@ from shuyu.mpc.runtime import Runtime
 from shuyu.mpc.shares import ALL_ONES, ArithShare, BitShare, pack_bits
 
 #: MASK_HI[k]: word positions whose bit k is set (0xAAAA..., 0xCCCC..., ... 0xFFFFFFFF00000000).
-MASK_HI = [
-    np.uint64(sum(1 << p for p in range(64) if (p >> k) & 1)) for k in range(6)
-]
+MASK_HI = [np.uint64(sum(1 << p for p in range(64) if (p >> k) & 1)) for k in range(6)]
 MASK_LO = [~m for m in MASK_HI]
 
 
@@ -121,10 +119,14 @@ def is_zero(x: ArithShare) -> BitShare:
         half = words[0].shape[1] // 2
         first = _map(words, lambda w, half=half: w[:, :half])
         second = _map(words, lambda w, half=half: w[:, half:])
-        left = ((first[0] & hi) | ((second[0] & hi) >> h),
-                (first[1] & hi) | ((second[1] & hi) >> h))
-        right = (((first[0] & lo) << h) | (second[0] & lo),
-                 ((first[1] & lo) << h) | (second[1] & lo))
+        left = (
+            (first[0] & hi) | ((second[0] & hi) >> h),
+            (first[1] & hi) | ((second[1] & hi) >> h),
+        )
+        right = (
+            ((first[0] & lo) << h) | (second[0] & lo),
+            ((first[1] & lo) << h) | (second[1] & lo),
+        )
         words = and_slots(rt, left, right)
     return BitShare(rt, words[0].reshape(-1), words[1].reshape(-1), n)
 
@@ -208,4 +210,3 @@ def mux(condition: BitShare, if_true: ArithShare | Any, if_false: ArithShare | A
         raise ShapeMismatch(f"mux: {condition.n} conditions for {a.size} entries")
     selector = bit_inject(condition).reshape(*a.shape)
     return b + selector * (a - b)
-

@@ -15,8 +15,8 @@ from shuyu.mpc.boolean import Slots, and_many, and_slots
 from shuyu.mpc.randomness import Label
 from shuyu.mpc.ring import DTYPE, RingArray
 from shuyu.mpc.runtime import Runtime
-from shuyu.mpc.sharing import reveal_slots, share_ring
 from shuyu.mpc.shares import ArithShare, BitShare, BoolShare, unpack_bits
+from shuyu.mpc.sharing import reveal_slots, share_ring
 
 _ZERO = np.uint64(0)
 

@@ -11,15 +11,20 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from shuyu.config import MpcSettings
+from shuyu.errors import PeerUnavailable
 from shuyu.mpc.runtime import PARTIES, Runtime
 from shuyu.mpc.transport.local import LocalNetwork
 
 T = TypeVar("T")
 
 
-def run_in_threads(program: Callable[..., T], *args: Any,
-                   settings: MpcSettings | None = None, timeout_s: float = 60.0,
-                   **kwargs: Any) -> list[T]:
+def run_in_threads(
+    program: Callable[..., T],
+    *args: Any,
+    settings: MpcSettings | None = None,
+    timeout_s: float = 60.0,
+    **kwargs: Any,
+) -> list[T]:
     """Run ``program(rt, *args, **kwargs)`` at parties 0, 1, 2; return their three results.
 
     An exception in any party is re-raised (the first one by party order); the others then
@@ -47,8 +52,6 @@ def run_in_threads(program: Callable[..., T], *args: Any,
     failures = [e for e in errors if e is not None]
     if failures:
         # prefer the root cause over the peers' PeerUnavailable
-        from shuyu.errors import PeerUnavailable
-
         root = [e for e in failures if not isinstance(e, PeerUnavailable)]
         raise (root or failures)[0]
     return results

@@ -31,7 +31,6 @@ Analysis and Heavy Hitters", CCS 2022 (applying a shared permutation by shuffle-
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
 
 import numpy as np
 
@@ -39,10 +38,8 @@ from shuyu.errors import ProtocolError, ShapeMismatch
 from shuyu.mpc.randomness import Label
 from shuyu.mpc.ring import DTYPE, RingArray
 from shuyu.mpc.runtime import Runtime
+from shuyu.mpc.shares import ArithShare, BoolShare, Column
 from shuyu.mpc.sharing import reveal_slots
-from shuyu.mpc.shares import ArithShare, BoolShare
-
-Column = TypeVar("Column", ArithShare, BoolShare)
 
 #: The pairs whose factors make up a shuffle, in the order they are applied.
 FACTOR_PAIRS = ((0, 1), (1, 2), (2, 0))
@@ -121,14 +118,18 @@ def _run(permutation: SharedPermutation, columns: Sequence[Column], inverse: boo
         s0, s1 = stacks[kind][0][taken[kind]], stacks[kind][1][taken[kind]]
         taken[kind] += 1
         if isinstance(column, ArithShare):
-            out.append(ArithShare(rt, s0, s1, column.frac_bits))  # type: ignore[arg-type]
+            out.append(ArithShare(rt, s0, s1, column.frac_bits))
         else:
-            out.append(BoolShare(rt, s0, s1))  # type: ignore[arg-type]
+            out.append(BoolShare(rt, s0, s1))
     return out
 
 
-def _factor_step(rt: Runtime, pair: tuple[int, int], perm: np.ndarray | None,
-                 stacks: list[tuple[RingArray, RingArray]]) -> list[tuple[RingArray, RingArray]]:
+def _factor_step(
+    rt: Runtime,
+    pair: tuple[int, int],
+    perm: np.ndarray | None,
+    stacks: list[tuple[RingArray, RingArray]],
+) -> list[tuple[RingArray, RingArray]]:
     """One factor of a shuffle: the pair permutes, the third party receives (one round).
 
     ``stacks[0]`` holds arithmetic columns, ``stacks[1]`` boolean ones (XOR instead of +).
@@ -173,6 +174,8 @@ def apply_permutation(destinations: ArithShare, columns: Sequence[Column]) -> li
     """
     rt = destinations.rt
     n = len(destinations)
+    if n == 0:
+        return list(columns)
     shuffled, _ = shuffle([destinations, *columns])
     opened = reveal_slots(rt, shuffled[0].s0, shuffled[0].s1, (0, 1, 2), xor=False)
     assert opened is not None
@@ -194,5 +197,5 @@ def _inverse(perm: np.ndarray) -> np.ndarray:
 
 def _take(column: Column, index: np.ndarray) -> Column:
     if isinstance(column, ArithShare):
-        return ArithShare(column.rt, column.s0[index], column.s1[index], column.frac_bits)  # type: ignore[return-value]
-    return BoolShare(column.rt, column.s0[index], column.s1[index])  # type: ignore[return-value]
+        return ArithShare(column.rt, column.s0[index], column.s1[index], column.frac_bits)
+    return BoolShare(column.rt, column.s0[index], column.s1[index])

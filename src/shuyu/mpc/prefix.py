@@ -44,13 +44,19 @@ def segmented_prefix_sum(values: ArithShare, starts: BitShare) -> ArithShare:
     shift = 1
     while shift < n:
         not_f = (-f[shift:]).add_public(1)
-        products = mul(ArithShare.concatenate([not_f, f[shift:]]),
-                       ArithShare.concatenate([v[:-shift], f[:-shift]]))
-        carried, both = products[: n - shift], products[n - shift:]
-        v = ArithShare(rt, np.concatenate([v.s0[:shift], (v[shift:] + carried).s0]),
-                       np.concatenate([v.s1[:shift], (v[shift:] + carried).s1]))
+        products = mul(
+            ArithShare.concatenate([not_f, f[shift:]]),
+            ArithShare.concatenate([v[:-shift], f[:-shift]]),
+        )
+        carried, both = products[: n - shift], products[n - shift :]
+        v = ArithShare(
+            rt,
+            np.concatenate([v.s0[:shift], (v[shift:] + carried).s0]),
+            np.concatenate([v.s1[:shift], (v[shift:] + carried).s1]),
+        )
         merged = f[shift:] + f[:-shift] - both
-        f = ArithShare(rt, np.concatenate([f.s0[:shift], merged.s0]),
-                       np.concatenate([f.s1[:shift], merged.s1]))
+        f = ArithShare(
+            rt, np.concatenate([f.s0[:shift], merged.s0]), np.concatenate([f.s1[:shift], merged.s1])
+        )
         shift *= 2
     return ArithShare(rt, v.s0, v.s1, scale)

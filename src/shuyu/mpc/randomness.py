@@ -75,7 +75,7 @@ class AesCtrPrg:
         encryptor = Cipher(self._algorithm, modes.CTR(nonce)).encryptor()
         nbytes = 8 * count
         out = np.empty(count + 2, dtype=DTYPE)  # update_into wants 15 spare bytes
-        encryptor.update_into(_zeros(nbytes), memoryview(out).cast("B"))
+        encryptor.update_into(_zeros(nbytes), out.data.cast("B"))
         return out[:count]
 
 
@@ -105,8 +105,9 @@ class Randomness:
         key_own: a key known to this party only.
     """
 
-    def __init__(self, party: int, key_own_slot: bytes, key_next_slot: bytes, key_all: bytes,
-                 key_own: bytes) -> None:
+    def __init__(
+        self, party: int, key_own_slot: bytes, key_next_slot: bytes, key_all: bytes, key_own: bytes
+    ) -> None:
         self.party = party
         self._slot = {party: AesCtrPrg(key_own_slot), (party + 1) % 3: AesCtrPrg(key_next_slot)}
         self._all = AesCtrPrg(key_all)
@@ -146,8 +147,8 @@ class Randomness:
     def permutation(self, slot: int, step: int, count: int) -> np.ndarray:
         """A uniformly random permutation of ``range(count)`` from ``K[slot]``.
 
-        Sorting 64-bit pseudo-random keys (introsort): a collision (probability below count^2 / 2^65)
-        only makes the permutation's distribution negligibly non-uniform.
+        Sorting 64-bit pseudo-random keys (introsort): a collision (probability below
+        count^2 / 2^65) only makes the permutation's distribution negligibly non-uniform.
         """
         keys = self.slot(slot, step, Label.PERM, count)
         return np.argsort(keys)

@@ -107,7 +107,7 @@ class FixedPoint:
             if not np.all(np.isfinite(real)):
                 raise InvalidInput(
                     "the input holds NaN or infinity, which have no fixed-point encoding",
-                    hint="Replace missing values before sharing (e.g. with 0 and a validity column).",
+                    hint="Replace missing values before sharing (e.g. 0 plus a validity column).",
                 )
             worst = float(np.max(np.abs(real)))
             if worst >= self.bound:

@@ -15,6 +15,7 @@ caller with its code, message and hint; when one party fails, the others fail fa
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing
 import socket
@@ -89,9 +90,14 @@ _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 
 
-def _party_main(party: int, pipe: Connection, identity_dir: str, settings: MpcSettings,
-                program: Callable[..., Any], args: tuple[Any, ...],
-                kwargs: dict[str, Any]) -> None:
+def _party_main(
+    party: int,
+    pipe: Connection,
+    identity_dir: str,
+    settings: MpcSettings,
+    job: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]],
+) -> None:
+    program, args, kwargs = job
     transport: TlsTransport | None = None
     tune_allocator()
     try:
@@ -107,19 +113,22 @@ def _party_main(party: int, pipe: Connection, identity_dir: str, settings: MpcSe
         result = program(runtime, *args, **kwargs)
         pipe.send(("ok", result))
     except BaseException as exc:
-        try:
+        with contextlib.suppress(OSError, ValueError):
             pipe.send(("error", _error_payload(exc)))
-        except (OSError, ValueError):
-            pass
     finally:
         if transport is not None:
             transport.close()
         pipe.close()
 
 
-def run_parties(program: Callable[..., Any], *args: Any, settings: MpcSettings | None = None,
-                timeout_s: float | None = None, identity_dir: str | Path | None = None,
-                **kwargs: Any) -> list[Any]:
+def run_parties(
+    program: Callable[..., Any],
+    *args: Any,
+    settings: MpcSettings | None = None,
+    timeout_s: float | None = None,
+    identity_dir: str | Path | None = None,
+    **kwargs: Any,
+) -> list[Any]:
     """Run ``program(rt, *args, **kwargs)`` in three processes over TLS; the three results.
 
     Args:
@@ -143,8 +152,9 @@ def run_parties(program: Callable[..., Any], *args: Any, settings: MpcSettings |
         for party in PARTIES:
             parent_end, child_end = context.Pipe()
             process = context.Process(
-                target=_party_main, name=f"shuyu-party-{party}",
-                args=(party, child_end, str(directory), settings, program, args, kwargs),
+                target=_party_main,
+                name=f"shuyu-party-{party}",
+                args=(party, child_end, str(directory), settings, (program, args, kwargs)),
                 daemon=True,
             )
             process.start()
@@ -185,8 +195,12 @@ def _collect(pipes: list[Connection], processes: list[Any], limit: float) -> lis
         if message is None:
             exit_code = processes[party].exitcode
             errors[party] = PeerUnavailable(
-                f"party {party} " + ("did not finish in time" if exit_code is None
-                                     else f"exited with status {exit_code} without a result")
+                f"party {party} "
+                + (
+                    "did not finish in time"
+                    if exit_code is None
+                    else f"exited with status {exit_code} without a result"
+                )
             )
             for process in processes:
                 process.kill()

@@ -55,8 +55,14 @@ class Runtime:
         session: distinguishes concurrent computations over the same transport.
     """
 
-    def __init__(self, party: int, transport: Transport, settings: MpcSettings | None = None,
-                 *, session: int = 0) -> None:
+    def __init__(
+        self,
+        party: int,
+        transport: Transport,
+        settings: MpcSettings | None = None,
+        *,
+        session: int = 0,
+    ) -> None:
         if party not in PARTIES:
             raise InvalidParty(f"party must be 0, 1 or 2, got {party!r}")
         self.party = party

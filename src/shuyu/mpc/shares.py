@@ -170,14 +170,16 @@ class ArithShare(_Share):
 
     def cumsum(self) -> ArithShare:
         """Prefix sums along the first axis (local)."""
-        return self._like(np.cumsum(self.s0, axis=0, dtype=DTYPE),
-                          np.cumsum(self.s1, axis=0, dtype=DTYPE))
+        return self._like(
+            np.cumsum(self.s0, axis=0, dtype=DTYPE), np.cumsum(self.s1, axis=0, dtype=DTYPE)
+        )
 
     # -- local reshaping ----------------------------------------------------------------
 
     def __getitem__(self, index: Any) -> ArithShare:
-        return self._like(np.ascontiguousarray(self.s0[index]),
-                          np.ascontiguousarray(self.s1[index]))
+        return self._like(
+            np.ascontiguousarray(self.s0[index]), np.ascontiguousarray(self.s1[index])
+        )
 
     def reshape(self, *shape: int) -> ArithShare:
         return self._like(self.s0.reshape(*shape), self.s1.reshape(*shape))
@@ -190,8 +192,12 @@ class ArithShare(_Share):
         if len(scales) != 1:
             raise UnsupportedOperation("cannot concatenate shares of different scales")
         first = parts[0]
-        return ArithShare(first.rt, np.concatenate([p.s0 for p in parts], axis=axis),
-                          np.concatenate([p.s1 for p in parts], axis=axis), first.frac_bits)
+        return ArithShare(
+            first.rt,
+            np.concatenate([p.s0 for p in parts], axis=axis),
+            np.concatenate([p.s1 for p in parts], axis=axis),
+            first.frac_bits,
+        )
 
 
 class BoolShare(_Share):
@@ -240,15 +246,17 @@ class BoolShare(_Share):
         return self._like(self.s0 >> b, self.s1 >> b)
 
     def __getitem__(self, index: Any) -> BoolShare:
-        return self._like(np.ascontiguousarray(self.s0[index]),
-                          np.ascontiguousarray(self.s1[index]))
+        return self._like(
+            np.ascontiguousarray(self.s0[index]), np.ascontiguousarray(self.s1[index])
+        )
 
     def bit(self, position: int) -> BitShare:
         """Bit ``position`` of every entry, packed (local)."""
         b = np.uint64(position)
         one = np.uint64(1)
-        return BitShare(self.rt, pack_bits((self.s0 >> b) & one),
-                        pack_bits((self.s1 >> b) & one), len(self))
+        return BitShare(
+            self.rt, pack_bits((self.s0 >> b) & one), pack_bits((self.s1 >> b) & one), len(self)
+        )
 
 
 class BitShare(_Share):
@@ -305,8 +313,12 @@ class BitShare(_Share):
             raise UnsupportedOperation("nothing to concatenate")
         rt = parts[0].rt
         if all(p.n % 64 == 0 for p in parts[:-1]):
-            return BitShare(rt, np.concatenate([p.s0 for p in parts]),
-                            np.concatenate([p.s1 for p in parts]), sum(p.n for p in parts))
+            return BitShare(
+                rt,
+                np.concatenate([p.s0 for p in parts]),
+                np.concatenate([p.s1 for p in parts]),
+                sum(p.n for p in parts),
+            )
         s0 = np.concatenate([unpack_bits(p.s0, p.n) for p in parts])
         s1 = np.concatenate([unpack_bits(p.s1, p.n) for p in parts])
         return BitShare(rt, pack_bits(s0), pack_bits(s1), int(s0.size))
@@ -333,3 +345,7 @@ def pack_bits(bits: np.ndarray) -> RingArray:
 def unpack_bits(words: np.ndarray, n: int) -> np.ndarray:
     """The first ``n`` bits of MSB-first packed words, as ``uint8`` 0/1 values."""
     return np.unpackbits(np.asarray(words, dtype=DTYPE).astype(">u8").view(np.uint8), count=n)
+
+
+#: A column of a table in shares: arithmetic values or bit-vector words, one per row.
+Column = ArithShare | BoolShare

@@ -38,8 +38,9 @@ def _check_owner(owner: int) -> None:
         raise InvalidParty(f"the owner must be party 0, 1 or 2, got {owner!r}")
 
 
-def _agree_shape(rt: Runtime, owner: int, ring: RingArray | None,
-                 shape: tuple[int, ...] | None) -> tuple[int, ...]:
+def _agree_shape(
+    rt: Runtime, owner: int, ring: RingArray | None, shape: tuple[int, ...] | None
+) -> tuple[int, ...]:
     """Every party learns the shape: from ``shape`` if given, else announced by the owner."""
     if shape is not None:
         shape = tuple(int(d) for d in shape)
@@ -58,8 +59,9 @@ def _agree_shape(rt: Runtime, owner: int, ring: RingArray | None,
     return tuple(int(d) for d in announced)
 
 
-def share_ring(rt: Runtime, ring: RingArray | None, owner: int, shape: tuple[int, ...],
-               xor: bool) -> tuple[RingArray, RingArray]:
+def share_ring(
+    rt: Runtime, ring: RingArray | None, owner: int, shape: tuple[int, ...], xor: bool
+) -> tuple[RingArray, RingArray]:
     """Share raw ring words held by ``owner`` into slot pairs (the protocol of this module)."""
     step = rt.round()
     size = int(np.prod(shape, dtype=np.int64))
@@ -70,10 +72,7 @@ def share_ring(rt: Runtime, ring: RingArray | None, owner: int, shape: tuple[int
         assert ring is not None
         r_owner = rt.randomness.slot(slot_owner, step, Label.SHARE, size).reshape(shape)
         r_after = rt.randomness.common(step, Label.SHARE, size).reshape(shape)
-        if xor:
-            mid = ring ^ r_owner ^ r_after
-        else:
-            mid = ring - r_owner - r_after
+        mid = ring ^ r_owner ^ r_after if xor else ring - r_owner - r_after
         rt.send(rt.next, step, mid)
         return r_owner, mid
     if p == (owner + 1) % 3:
@@ -83,12 +82,20 @@ def share_ring(rt: Runtime, ring: RingArray | None, owner: int, shape: tuple[int
         return mid, rt.randomness.common(step, Label.SHARE, size).reshape(shape)
     # the third party: (slot o+2, slot o), both pseudo-random
     assert p == slot_after
-    return (rt.randomness.common(step, Label.SHARE, size).reshape(shape),
-            rt.randomness.slot(slot_owner, step, Label.SHARE, size).reshape(shape))
+    return (
+        rt.randomness.common(step, Label.SHARE, size).reshape(shape),
+        rt.randomness.slot(slot_owner, step, Label.SHARE, size).reshape(shape),
+    )
 
 
-def share(rt: Runtime, values: Any, owner: int, *, fixed_point: bool = False,
-          shape: Iterable[int] | None = None) -> ArithShare:
+def share(
+    rt: Runtime,
+    values: Any,
+    owner: int,
+    *,
+    fixed_point: bool = False,
+    shape: Iterable[int] | None = None,
+) -> ArithShare:
     """Secret-share ``values`` held by party ``owner`` (others pass ``None``).
 
     Args:
@@ -112,8 +119,9 @@ def share(rt: Runtime, values: Any, owner: int, *, fixed_point: bool = False,
     return ArithShare(rt, s0, s1, rt.frac_bits if fixed_point else 0)
 
 
-def share_bool(rt: Runtime, words: Any, owner: int, *,
-               shape: Iterable[int] | None = None) -> BoolShare:
+def share_bool(
+    rt: Runtime, words: Any, owner: int, *, shape: Iterable[int] | None = None
+) -> BoolShare:
     """Secret-share ``uint64`` bit-vector words (one per entry) held by ``owner``."""
     _check_owner(owner)
     ring = None
@@ -144,8 +152,9 @@ def share_bits(rt: Runtime, bits: Any, owner: int, *, n: int | None = None) -> B
     return BitShare(rt, s0, s1, n)
 
 
-def reveal_slots(rt: Runtime, s0: RingArray, s1: RingArray, to: Iterable[int],
-                  xor: bool) -> RingArray | None:
+def reveal_slots(
+    rt: Runtime, s0: RingArray, s1: RingArray, to: Iterable[int], xor: bool
+) -> RingArray | None:
     receivers = sorted(set(to))
     for party in receivers:
         if party not in PARTIES:
@@ -156,7 +165,8 @@ def reveal_slots(rt: Runtime, s0: RingArray, s1: RingArray, to: Iterable[int],
     if rt.party not in receivers:
         return None
     (missing,) = rt.recv_like(rt.next, step, [s0])
-    return (s0 ^ s1 ^ missing) if xor else (s0 + s1 + missing)
+    opened: RingArray = (s0 ^ s1 ^ missing) if xor else (s0 + s1 + missing)
+    return opened
 
 
 @overload

@@ -34,7 +34,6 @@ layer checks ranges at input).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
 
 import numpy as np
 
@@ -42,10 +41,8 @@ from shuyu.errors import ShapeMismatch, UnsupportedOperation
 from shuyu.mpc.boolean import and_bits
 from shuyu.mpc.compare import msb
 from shuyu.mpc.permute import shuffle
+from shuyu.mpc.shares import ArithShare, BitShare, BoolShare, Column
 from shuyu.mpc.sharing import reveal
-from shuyu.mpc.shares import ArithShare, BitShare, BoolShare
-
-Column = TypeVar("Column", ArithShare, BoolShare)
 
 
 def index_bits(n: int) -> int:
@@ -53,8 +50,13 @@ def index_bits(n: int) -> int:
     return max(1, int(n - 1).bit_length())
 
 
-def sort(keys: ArithShare, payloads: Sequence[Column] = (), *, descending: bool = False,
-         key_bits: int | None = None) -> tuple[ArithShare, list[Column]]:
+def sort(
+    keys: ArithShare,
+    payloads: Sequence[Column] = (),
+    *,
+    descending: bool = False,
+    key_bits: int | None = None,
+) -> tuple[ArithShare, list[Column]]:
     """Sort rows by ``keys``; returns the sorted keys and the payloads in the same order.
 
     Args:
@@ -85,14 +87,17 @@ def sort(keys: ArithShare, payloads: Sequence[Column] = (), *, descending: bool 
         zero = ArithShare(rt, np.zeros(n, dtype=keys.s0.dtype), np.zeros(n, dtype=keys.s0.dtype))
         sort_columns = [signed, zero.add_public(rows)]
     shuffled, _ = shuffle([*sort_columns, keys, *payloads])
-    sort_keys = shuffled[: len(sort_columns)]
+    sort_keys = [c for c in shuffled[: len(sort_columns)] if isinstance(c, ArithShare)]
     order = _quicksort(sort_keys, packed)
-    out = [_take(column, order) for column in shuffled[len(sort_columns):]]
-    return out[0], out[1:]  # type: ignore[return-value]
+    out = [_take(column, order) for column in shuffled[len(sort_columns) :]]
+    sorted_keys = out[0]
+    assert isinstance(sorted_keys, ArithShare)
+    return sorted_keys, out[1:]
 
 
-def _less_than_pivots(sort_keys: list[ArithShare], rows: np.ndarray, pivots: np.ndarray,
-                      packed: bool) -> BitShare:
+def _less_than_pivots(
+    sort_keys: list[ArithShare], rows: np.ndarray, pivots: np.ndarray, packed: bool
+) -> BitShare:
     key = sort_keys[0]
     diff = key[rows] - key[pivots]
     if packed:
@@ -128,8 +133,9 @@ def _quicksort(sort_keys: list[ArithShare], packed: bool) -> np.ndarray:
         rank_less = _rank_within(segment_of, less)
         rank_more = _rank_within(segment_of, ~less)
         seg_start = starts[segment_of]
-        new_positions = np.where(less, seg_start + rank_less,
-                                 seg_start + n_less[segment_of] + 1 + rank_more)
+        new_positions = np.where(
+            less, seg_start + rank_less, seg_start + n_less[segment_of] + 1 + rank_more
+        )
         order[new_positions] = rows
         order[starts + n_less] = pivot_rows
         left_starts, left_ends = starts, starts + n_less
@@ -145,10 +151,11 @@ def _rank_within(segment_of: np.ndarray, flags: np.ndarray) -> np.ndarray:
     """For each entry, how many flagged entries of its segment come before it."""
     before = np.concatenate([[0], np.cumsum(flags, dtype=np.int64)])
     first = np.searchsorted(segment_of, segment_of, side="left")
-    return before[:-1] - before[first]
+    rank: np.ndarray = before[:-1] - before[first]
+    return rank
 
 
 def _take(column: Column, index: np.ndarray) -> Column:
     if isinstance(column, ArithShare):
-        return ArithShare(column.rt, column.s0[index], column.s1[index], column.frac_bits)  # type: ignore[return-value]
-    return BoolShare(column.rt, column.s0[index], column.s1[index])  # type: ignore[return-value]
+        return ArithShare(column.rt, column.s0[index], column.s1[index], column.frac_bits)
+    return BoolShare(column.rt, column.s0[index], column.s1[index])

@@ -48,6 +48,7 @@ after ``mpc.peer_timeout_s``. Messages never include payload bytes.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import select
 import socket
@@ -112,11 +113,9 @@ def encode_frame(kind: int, tag: Tag, arrays: Sequence[np.ndarray]) -> list[memo
     if payload <= SMALL_FRAME:  # one buffer: one TLS record for small messages
         for array in contiguous:
             if array.nbytes:
-                head += memoryview(array).cast("B")  # type: ignore[arg-type]
+                head += array.data.cast("B")
         return [memoryview(head)]
-    return [memoryview(head)] + [
-        memoryview(array).cast("B") for array in contiguous if array.nbytes  # type: ignore[arg-type]
-    ]
+    return [memoryview(head)] + [array.data.cast("B") for array in contiguous if array.nbytes]
 
 
 class FrameReader:
@@ -139,7 +138,7 @@ class FrameReader:
         self._nbytes = 0
 
     def buffer(self) -> memoryview:
-        return self._buf[self._filled:]
+        return self._buf[self._filled :]
 
     def advance(self, count: int) -> tuple[int, Tag, list[np.ndarray], int] | None:
         self._filled += count
@@ -164,8 +163,9 @@ class FrameReader:
             self._kind, self._tag, self._count = kind, Tag(session, step), count
             return self._expect("descriptors", DESCRIPTOR.size * count)
         if self._stage == "descriptors":
-            self._specs = [DESCRIPTOR.unpack_from(self._buf, DESCRIPTOR.size * k)
-                           for k in range(self._count)]
+            self._specs = [
+                DESCRIPTOR.unpack_from(self._buf, DESCRIPTOR.size * k) for k in range(self._count)
+            ]
             for code, ndim, _ in self._specs:
                 if code not in DTYPES or ndim > MAX_NDIM:
                     raise ProtocolError("a frame with an unknown dtype or too many dimensions")
@@ -176,7 +176,7 @@ class FrameReader:
             budget = self.max_frame_bytes
             position = 0
             for code, ndim, nbytes in self._specs:
-                shape = tuple(dims[position:position + ndim])
+                shape = tuple(dims[position : position + ndim])
                 position += ndim
                 dtype = DTYPES[code]
                 if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize != nbytes:
@@ -195,7 +195,7 @@ class FrameReader:
         if self._pending:
             array = self._pending.pop(0)
             self._stage = "payload"
-            self._buf = memoryview(array).cast("B")  # type: ignore[arg-type]
+            self._buf = array.data.cast("B")
             self._filled = 0
             return None
         frame = (self._kind, self._tag, self._arrays, self._nbytes)
@@ -215,8 +215,9 @@ class _Connection:
 
     CHUNK = 1 << 18
 
-    def __init__(self, owner: TlsTransport, peer: int, sock: ssl.SSLSocket,
-                 address: PartyAddress) -> None:
+    def __init__(
+        self, owner: TlsTransport, peer: int, sock: ssl.SSLSocket, address: PartyAddress
+    ) -> None:
         self.owner = owner
         self.peer = peer
         self.sock = sock
@@ -260,10 +261,8 @@ class _Connection:
         return sum(len(b) for b in buffers)
 
     def wake(self) -> None:
-        try:
+        with contextlib.suppress(BlockingIOError, OSError):
             self._wake_w.send(b"\0")
-        except (BlockingIOError, OSError):
-            pass
 
     def _run(self) -> None:
         reader = FrameReader(self.owner.settings.max_frame_bytes)
@@ -305,8 +304,11 @@ class _Connection:
                         current[0] = head
                     else:
                         current.pop(0)
-                if self.closing and not current and not self._outgoing and (
-                    self.peer_left or self.owner.closed_at + 5.0 < time.monotonic()
+                if (
+                    self.closing
+                    and not current
+                    and not self._outgoing
+                    and (self.peer_left or self.owner.closed_at + 5.0 < time.monotonic())
                 ):
                     return
                 writable = [self.sock] if want_write else []
@@ -317,13 +319,16 @@ class _Connection:
                 except (BlockingIOError, OSError):
                     pass
         except ShuyuError as exc:
-            self.failure = (f"party {self.peer} ({self.address.name}) broke the protocol: "
-                            f"{exc.message}")
+            self.failure = (
+                f"party {self.peer} ({self.address.name}) broke the protocol: {exc.message}"
+            )
         except ssl.SSLError as exc:
             self.failure = f"TLS error with party {self.peer} ({self.address.name}): {exc.reason}"
         except OSError as exc:
-            self.failure = (f"party {self.peer} ({self.address.name}) disconnected: "
-                            f"{exc.strerror or type(exc).__name__}")
+            self.failure = (
+                f"party {self.peer} ({self.address.name}) disconnected: "
+                f"{exc.strerror or type(exc).__name__}"
+            )
         finally:
             if self.failure is None and not self.peer_left and not self.closing:
                 self.failure = f"party {self.peer} ({self.address.name}) disconnected"
@@ -333,7 +338,9 @@ class _Connection:
         kind, tag, arrays, nbytes = frame
         if kind == KIND_BYE:
             self.peer_left = True
-            self.failure = self.failure or f"party {self.peer} ({self.address.name}) finished and left"
+            self.failure = (
+                self.failure or f"party {self.peer} ({self.address.name}) finished and left"
+            )
             return
         if kind != KIND_DATA:
             raise ProtocolError(f"an unexpected frame of kind {kind} after the handshake")
@@ -349,10 +356,8 @@ class _Connection:
         if self.thread.ident is not None:
             self.thread.join(wait_s + 1.0)
         for sock in (self.sock, self._wake_r, self._wake_w):
-            try:
+            with contextlib.suppress(OSError):
                 sock.close()
-            except OSError:
-                pass
 
 
 class TlsTransport(Transport):
@@ -367,8 +372,14 @@ class TlsTransport(Transport):
             this party's address).
     """
 
-    def __init__(self, party: int, identity: Identity, addresses: Mapping[int, PartyAddress],
-                 settings: MpcSettings, listener: socket.socket | None = None) -> None:
+    def __init__(
+        self,
+        party: int,
+        identity: Identity,
+        addresses: Mapping[int, PartyAddress],
+        settings: MpcSettings,
+        listener: socket.socket | None = None,
+    ) -> None:
         self.party = party
         self.identity = identity
         self.addresses = dict(addresses)
@@ -385,8 +396,14 @@ class TlsTransport(Transport):
     # -- set-up --------------------------------------------------------------------------
 
     @classmethod
-    def connect(cls, party: int, identity: Identity, addresses: Mapping[int, PartyAddress],
-                settings: MpcSettings, listener: socket.socket | None = None) -> TlsTransport:
+    def connect(
+        cls,
+        party: int,
+        identity: Identity,
+        addresses: Mapping[int, PartyAddress],
+        settings: MpcSettings,
+        listener: socket.socket | None = None,
+    ) -> TlsTransport:
         """Listen, connect to the lower-numbered parties, accept the higher-numbered ones.
 
         Raises:
@@ -428,14 +445,16 @@ class TlsTransport(Transport):
                 )
             raw = None
             try:
-                raw = socket.create_connection((address.host, address.port),
-                                               timeout=min(remaining, 5.0))
+                raw = socket.create_connection(
+                    (address.host, address.port), timeout=min(remaining, 5.0)
+                )
                 raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 sock = context.wrap_socket(raw, server_hostname=address.name)
                 raw = None
                 connection = _Connection(self, peer, sock, address)
-                connection.send_blocking(KIND_HELLO, Tag(0, 0),
-                                         [np.asarray([self.party], dtype=np.int64)])
+                connection.send_blocking(
+                    KIND_HELLO, Tag(0, 0), [np.asarray([self.party], dtype=np.int64)]
+                )
                 kind, _, _, _ = connection.read_blocking()
                 if kind != KIND_HELLO_ACK:
                     raise ProtocolError(f"party {peer} answered HELLO with frame kind {kind}")
@@ -478,8 +497,11 @@ class TlsTransport(Transport):
             except (ssl.SSLError, OSError) as exc:
                 raw.close()
                 untrusted = as_untrusted_peer(exc, f"a client at {origin[0]}")
-                last_error = (untrusted.message if untrusted is not None
-                              else f"a failed handshake from {origin[0]}: {type(exc).__name__}")
+                last_error = (
+                    untrusted.message
+                    if untrusted is not None
+                    else f"a failed handshake from {origin[0]}: {type(exc).__name__}"
+                )
                 log.warning("rejected a connection: %s", last_error)
                 continue
             try:
