@@ -164,12 +164,6 @@ class FixedPointOverflow(MpcError):
     )
 
 
-class ValueOutOfRange(MpcError):
-    code = "mpc.value_out_of_range"
-    status = 400
-    default_hint = "Integers shared into the engine must lie in the documented range (|x| < 2**62)."
-
-
 class InvalidParty(MpcError):
     code = "mpc.invalid_party"
     status = 400
@@ -206,6 +200,12 @@ class UnsupportedOperation(MpcError):
     code = "mpc.unsupported"
     status = 400
     default_hint = "See `docs/mpc.md` for the operations and argument combinations supported."
+
+
+class PartyFailed(MpcError):
+    code = "mpc.party_failed"
+    status = 500
+    default_hint = "A party process crashed; rerun with --debug to see its traceback, and report it."
 
 
 def all_error_codes() -> dict[str, type[ShuyuError]]:

@@ -28,19 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from shuyu.config import MpcSettings
-from shuyu.errors import PeerUnavailable, ShuyuError
+from shuyu.errors import PartyFailed, PeerUnavailable, ShuyuError
 from shuyu.mpc.runtime import PARTIES, Runtime
 from shuyu.mpc.transport.tls import PartyAddress, TlsTransport
 from shuyu.pki import init_ca, issue_certificate, load_identity
 
 PARTY_NAMES = ("party-0", "party-1", "party-2")
 HOST = "127.0.0.1"
-
-
-class PartyFailed(ShuyuError):
-    code = "mpc.party_failed"
-    status = 500
-    default_hint = "A party process crashed; rerun with --debug to see its traceback."
 
 
 def make_identities(directory: Path) -> Path:

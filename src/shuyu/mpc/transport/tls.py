@@ -100,7 +100,8 @@ def encode_frame(kind: int, tag: Tag, arrays: Sequence[np.ndarray]) -> list[memo
     """A frame as buffers to send in order: the head, then each array's bytes (not copied)."""
     if len(arrays) > MAX_ARRAYS:
         raise ProtocolError(f"a message may carry at most {MAX_ARRAYS} arrays")
-    contiguous = [np.ascontiguousarray(a) for a in arrays]
+    # np.ascontiguousarray would turn a 0-d array into shape (1,)
+    contiguous = [a if a.flags.c_contiguous else a.copy(order="C") for a in map(np.asarray, arrays)]
     head = bytearray(HEADER.pack(MAGIC, kind, tag.session, tag.step, len(contiguous)))
     for array in contiguous:
         code = DTYPE_CODES.get(array.dtype)
