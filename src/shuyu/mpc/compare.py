@@ -62,23 +62,39 @@ def _fold_pairs(words: RingArray, mask: np.uint64, shift: np.uint64) -> RingArra
     return (pairs[:, 0] & mask) | ((pairs[:, 1] & mask) >> shift)
 
 
+def _tree_operands(g: RingArray, p: RingArray, level: int) -> tuple[RingArray, RingArray]:
+    """One slot's AND operands at a tree level: ``P_hi`` against ``(G_lo, P_lo)``.
+
+    At the high positions of each group pair the AND yields ``P_hi & G_lo``; at the low
+    positions ``P_hi & P_lo`` (both ANDs of the level in one word).
+    """
+    shift, hi, lo = np.uint64(1 << level), MASK_HI[level], MASK_LO[level]
+    p_hi = p & hi
+    left = p_hi | (p_hi >> shift)
+    right = ((g & lo) << shift) | (p & lo)
+    return left, right
+
+
+def _tree_results(g: RingArray, t: RingArray, level: int) -> tuple[RingArray, RingArray]:
+    """One slot's combined ``(G, P)`` after a level, folded two entries to a word."""
+    shift, hi, lo = np.uint64(1 << level), MASK_HI[level], MASK_LO[level]
+    combined_g = (g ^ t) & hi
+    combined_p = (t & lo) << shift
+    return _fold_pairs(combined_g, hi, shift), _fold_pairs(combined_p, hi, shift)
+
+
 def carry_tree(rt: Runtime, g: Slots, p: Slots) -> Slots:
     """Group-generate bit of each word's 64 positions, packed 64 entries per word.
 
-    ``g`` and ``p`` hold one word per entry (the count a multiple of 64). Six rounds.
+    ``g`` and ``p`` hold one word per entry (the count a multiple of 64). Six rounds; the AND
+    of level ``k`` covers ``n / 2^k`` words after folding.
     """
     for level in range(6):
-        s = np.uint64(1 << level)
-        hi, lo = MASK_HI[level], MASK_LO[level]
-        p_hi = _map(p, lambda w, hi=hi: w & hi)
-        left = _map(p_hi, lambda w, s=s: w | (w >> s))
-        right = (((g[0] & lo) << s) | (p[0] & lo), ((g[1] & lo) << s) | (p[1] & lo))
-        t = and_slots(rt, left, right)
-        g = _map(_xor(g, t), lambda w, hi=hi: w & hi)
-        g = _map(g, lambda w, hi=hi, s=s: _fold_pairs(w, hi, s))
-        if level < 5:
-            p = _map(t, lambda w, lo=lo, s=s: (w & lo) << s)
-            p = _map(p, lambda w, hi=hi, s=s: _fold_pairs(w, hi, s))
+        left0, right0 = _tree_operands(g[0], p[0], level)
+        left1, right1 = _tree_operands(g[1], p[1], level)
+        t = and_slots(rt, (left0, left1), (right0, right1))
+        (g0, p0), (g1, p1) = _tree_results(g[0], t[0], level), _tree_results(g[1], t[1], level)
+        g, p = (g0, g1), (p0, p1)
     return g
 
 
