@@ -112,8 +112,12 @@ def main(settings: Settings) -> int:
     print("数域 Shuyu — 三方安全计算演示 / three-party secure computation demo\n")
     for party, (name, column) in enumerate(PARTIES):
         print(f"  参与方 party {party}: {name:<22} 持有 holds: {column}")
-    print(f"\n  {CUSTOMERS} 位共同客户 common customers; 数据不出域 raw data never leaves its owner.")
-    print("  启动三个进程并以双向 TLS 1.3 互联 / starting three processes over mutual TLS 1.3 ...\n")
+    print(
+        f"\n  {CUSTOMERS} 位共同客户 common customers; 数据不出域 raw data never leaves its owner."
+    )
+    print(
+        "  启动三个进程并以双向 TLS 1.3 互联 / starting three processes over mutual TLS 1.3 ...\n"
+    )
     results = run_parties(demo_program, data, settings=settings.mpc)
     reference = plaintext_reference(data)
     everyone = results[0]
@@ -124,23 +128,32 @@ def main(settings: Settings) -> int:
     ok_top = insurer["top"] == reference["top"]
     mark = {True: "✓ 与明文计算一致 matches plaintext", False: "✗ 与明文不一致 MISMATCH"}
     print("结果 Results")
-    print(f"  1. 话费 > 200 且余额 < 10,000 的客户数 / customers with spend > 200 and balance "
-          f"< 10,000: {everyone['count']}   {mark[ok_count]}")
-    print(f"  2. 这些客户的平均余额 / their average balance: {average:,.2f} CNY   "
-          f"{mark[ok_total]}")
-    print(f"  3. 综合风险最高的 {TOP} 位客户 / top {TOP} customers by risk score "
-          f"(仅保险公司可见 insurer only): {insurer['top']}   {mark[ok_top]}")
+    print(
+        f"  1. 话费 > 200 且余额 < 10,000 的客户数 / customers with spend > 200 and balance "
+        f"< 10,000: {everyone['count']}   {mark[ok_count]}"
+    )
+    print(f"  2. 这些客户的平均余额 / their average balance: {average:,.2f} CNY   {mark[ok_total]}")
+    print(
+        f"  3. 综合风险最高的 {TOP} 位客户 / top {TOP} customers by risk score "
+        f"(仅保险公司可见 insurer only): {insurer['top']}   {mark[ok_top]}"
+    )
     print("\n各方所见 What each party saw")
     print("  - 只看到均匀随机的秘密份额，以及上面明确公开的结果 / only uniformly random shares,")
-    print("    plus the results opened above; 结果 3 只有保险公司得到 / result 3 reached the "
-          "insurer only:")
+    print(
+        "    plus the results opened above; 结果 3 只有保险公司得到 / result 3 reached the "
+        "insurer only:"
+    )
     for party, result in enumerate(results):
         seen = "—" if result["top"] is None else result["top"]
         print(f"      party {party}: top-{TOP} = {seen}")
     print("\n开销 Cost (per party, computation only)")
     for party, result in enumerate(results):
-        print(f"  party {party}: {result['seconds']:.2f} s, {result['bytes'] / 1e6:.1f} MB sent, "
-              f"{result['rounds']} rounds")
-    print("\n下一步 Next: `make test` 运行全部测试 runs the whole test suite; docs/mpc.md 说明协议与"
-          "威胁模型 explains the protocols and the threat model.")
+        print(
+            f"  party {party}: {result['seconds']:.2f} s, {result['bytes'] / 1e6:.1f} MB sent, "
+            f"{result['rounds']} rounds"
+        )
+    print(
+        "\n下一步 Next: `make test` 运行全部测试 runs the whole test suite; docs/mpc.md 说明协议与"
+        "威胁模型 explains the protocols and the threat model."
+    )
     return 0 if ok_count and ok_total and ok_top else 1

@@ -205,7 +205,9 @@ class UnsupportedOperation(MpcError):
 class PartyFailed(MpcError):
     code = "mpc.party_failed"
     status = 500
-    default_hint = "A party process crashed; rerun with --debug to see its traceback, and report it."
+    default_hint = (
+        "A party process crashed; rerun with --debug to see its traceback, and report it."
+    )
 
 
 def all_error_codes() -> dict[str, type[ShuyuError]]:

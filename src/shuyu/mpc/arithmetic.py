@@ -14,7 +14,7 @@ from shuyu.errors import ShapeMismatch, UnsupportedOperation
 from shuyu.mpc.randomness import Label
 from shuyu.mpc.ring import DTYPE, FixedPoint, RingArray
 from shuyu.mpc.runtime import Runtime
-from shuyu.mpc.shares import ArithShare
+from shuyu.mpc.shares import ArithShare, broadcast_public
 
 _OFFSET_BITS = 62
 
@@ -52,8 +52,8 @@ def mul(x: ArithShare, y: ArithShare) -> ArithShare:
 
     Two fixed-point operands: the product has ``2f`` fractional bits and is truncated by ``f``
     inside the same protocol (:func:`truncate_terms`, two rounds in all, 64 bytes per element
-    over the three parties). Exact up to one unit in the last place while
-    ``|x*y| < 2^(62-2f)``.
+    over the three parties). Within one unit in the last place (unbiased stochastic rounding)
+    while ``|x*y| < 2^(62-2f)``.
 
     Reference: Araki et al., CCS 2016, section 2.2 (multiplication); the truncation is described
     in :func:`truncate_terms`.
@@ -75,7 +75,7 @@ def mul(x: ArithShare, y: ArithShare) -> ArithShare:
 def mul_public_real(x: ArithShare, constant: Any) -> ArithShare:
     """``x * c`` for a public real ``c`` (fixed point; truncates when ``x`` is fixed point)."""
     rt = x.rt
-    encoded = np.broadcast_to(FixedPoint(rt.frac_bits).encode(constant), x.shape)
+    encoded = broadcast_public(FixedPoint(rt.frac_bits).encode(constant), x.shape, "mul")
     if x.frac_bits == 0:
         return ArithShare(rt, x.s0 * encoded, x.s1 * encoded, rt.frac_bits)
     return truncate(
@@ -84,7 +84,7 @@ def mul_public_real(x: ArithShare, constant: Any) -> ArithShare:
 
 
 def truncate(x: ArithShare, bits: int) -> ArithShare:
-    """``x / 2^bits`` rounded down (at most one unit low), lowering the scale by ``bits``.
+    """``x / 2^bits``, rounded stochastically to a neighbour, lowering the scale by ``bits``.
 
     The replicated sharing is first re-randomised into a 3-out-of-3 one (no communication),
     then :func:`truncate_terms` runs (two rounds). Needs ``|x| < 2^62``.
@@ -118,7 +118,9 @@ def truncate_terms(rt: Runtime, term: RingArray, bits: int) -> tuple[RingArray, 
        to party 1; both set slot 2 to ``C + A_b - rho_b``. Slots 0 and 1 are ``u`` and ``w``.
 
     Rounds 2. Bytes per element: 32 from party 0, 16 from party 1, 16 from party 2.
-    Error: ``y`` is ``floor(z / 2^d)`` or one less (the borrow of the low ``d`` bits).
+    Rounding: ``y`` is ``floor(z / 2^d)`` or one more (the carry of the low ``d`` bits of
+    ``z' + r``), rounding up with probability equal to the dropped fraction: unbiased
+    stochastic rounding, never off by more than one unit.
     Reveals nothing: ``c`` is uniform (masked by ``r``); every other message is masked by a
     key its receiver lacks (``rho``, ``u``, ``w``, or the zero-sharing inside ``z_p``).
 

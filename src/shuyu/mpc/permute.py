@@ -182,10 +182,10 @@ def apply_permutation(destinations: ArithShare, columns: Sequence[Column]) -> li
     targets = opened.view(np.int64)
     if targets.size != n or targets.min(initial=0) < 0 or targets.max(initial=0) >= n:
         raise ProtocolError("apply_permutation: the destinations are not a permutation")
+    if not np.all(np.bincount(targets, minlength=n) == 1):
+        raise ProtocolError("apply_permutation: the destinations are not a permutation")
     inverse = np.empty(n, dtype=np.int64)
     inverse[targets] = np.arange(n)
-    if not np.array_equal(targets[inverse], np.arange(n)):
-        raise ProtocolError("apply_permutation: the destinations are not a permutation")
     return [_take(column, inverse) for column in shuffled[1:]]
 
 

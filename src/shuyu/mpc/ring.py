@@ -39,11 +39,14 @@ RingArray = npt.NDArray[np.uint64]
 SAFE_INT_BITS = 62
 
 
-def _as_array(values: Any) -> np.ndarray:
+def as_array(values: Any) -> np.ndarray:
+    """``values`` as a numpy array; ragged or unreadable input is an :class:`InvalidDtype`."""
     try:
         array = np.asarray(values)
-    except (TypeError, ValueError) as exc:
-        raise InvalidDtype(f"cannot read the input as an array: {type(exc).__name__}") from None
+    except (TypeError, ValueError):
+        raise InvalidDtype(
+            "cannot read the input as a rectangular array (ragged rows or mixed types)"
+        ) from None
     if array.dtype == object:
         raise InvalidDtype("the input mixes types or holds Python objects; give a numeric array")
     return array
@@ -56,7 +59,7 @@ def encode_int(values: Any) -> RingArray:
         InvalidDtype: floats, strings or objects (use :class:`FixedPoint` for reals).
         InvalidInput: unsigned values at or above 2^63, which have no ``int64`` meaning.
     """
-    array = _as_array(values)
+    array = as_array(values)
     kind = array.dtype.kind
     if kind == "b":
         return array.astype(DTYPE)
@@ -99,7 +102,7 @@ class FixedPoint:
 
     def encode(self, values: Any) -> RingArray:
         """Encode reals; raises if any value is not finite or outside ``±2^(62-f)``."""
-        array = _as_array(values)
+        array = as_array(values)
         if array.dtype.kind not in "biuf":
             raise InvalidDtype(f"fixed-point sharing needs numbers, got dtype {array.dtype}")
         real = array.astype(np.float64)
@@ -109,10 +112,10 @@ class FixedPoint:
                     "the input holds NaN or infinity, which have no fixed-point encoding",
                     hint="Replace missing values before sharing (e.g. 0 plus a validity column).",
                 )
-            worst = float(np.max(np.abs(real)))
-            if worst >= self.bound:
+            if float(np.max(np.abs(real))) >= self.bound:
+                # the message must not carry the value: it is the owner's secret
                 raise FixedPointOverflow(
-                    f"a value of magnitude {worst:.6g} is outside the fixed-point range "
+                    "the input holds values outside the fixed-point range "
                     f"|x| < 2**{SAFE_INT_BITS - self.frac_bits} (frac_bits={self.frac_bits})"
                 )
         return np.rint(real * self.scale).astype(np.int64).view(DTYPE)
@@ -126,7 +129,7 @@ def public_ring(value: Any, frac_bits: int = 0) -> RingArray:
     """A public constant (scalar or array) as ring elements at the given scale."""
     if frac_bits:
         return FixedPoint(frac_bits).encode(value)
-    array = _as_array(value)
+    array = as_array(value)
     if array.dtype.kind == "f":
         if not np.all(np.isfinite(array)) or not np.all(np.floor(array) == array):
             raise InvalidInput(

@@ -187,6 +187,7 @@ def _collect(pipes: list[Connection], processes: list[Any], limit: float) -> lis
         except EOFError:
             message = None
         if message is None:
+            processes[party].join(1.0)  # the pipe's EOF can arrive before the exit status
             exit_code = processes[party].exitcode
             errors[party] = PeerUnavailable(
                 f"party {party} "

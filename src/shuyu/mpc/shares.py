@@ -34,6 +34,17 @@ if TYPE_CHECKING:
 ALL_ONES = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
 
 
+def broadcast_public(constant: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """A public constant broadcast to a share's shape, or :class:`ShapeMismatch`."""
+    try:
+        return np.broadcast_to(constant, shape)
+    except ValueError:
+        raise ShapeMismatch(
+            f"{what}: a public constant of shape {constant.shape} does not fit shares of "
+            f"shape {shape}"
+        ) from None
+
+
 def _check_same_shape(a: np.ndarray, b: np.ndarray, what: str) -> None:
     if a.shape != b.shape:
         raise ShapeMismatch(f"{what}: operand shapes {a.shape} and {b.shape} differ")
@@ -136,13 +147,13 @@ class ArithShare(_Share):
 
     def add_public(self, constant: Any) -> ArithShare:
         """``x + c`` for a public constant (scalar or array) at this share's scale."""
-        c = np.broadcast_to(public_ring(constant, self.frac_bits), self.s0.shape)
+        c = broadcast_public(public_ring(constant, self.frac_bits), self.s0.shape, "add")
         d0, d1 = self._public_slots(np.ascontiguousarray(c))
         return self._like(self.s0 + d0, self.s1 + d1)
 
     def mul_public_int(self, constant: Any) -> ArithShare:
         """``x * c`` for a public integer constant (local; scale unchanged)."""
-        c = public_ring(constant)
+        c = broadcast_public(public_ring(constant), self.s0.shape, "mul")
         return self._like(self.s0 * c, self.s1 * c)
 
     def __mul__(self, other: ArithShare | Any) -> ArithShare:
@@ -215,7 +226,7 @@ class BoolShare(_Share):
         if isinstance(other, BoolShare):
             _check_same_shape(self.s0, other.s0, "xor")
             return self._like(self.s0 ^ other.s0, self.s1 ^ other.s1)
-        c = np.broadcast_to(np.asarray(other, dtype=DTYPE), self.s0.shape)
+        c = broadcast_public(np.asarray(other, dtype=DTYPE), self.s0.shape, "xor")
         d0, d1 = self._public_slots(np.ascontiguousarray(c))
         return self._like(self.s0 ^ d0, self.s1 ^ d1)
 

@@ -24,9 +24,9 @@ from typing import Any, overload
 
 import numpy as np
 
-from shuyu.errors import InvalidInput, InvalidParty, ShapeMismatch
+from shuyu.errors import InvalidDtype, InvalidInput, InvalidParty, ShapeMismatch
 from shuyu.mpc.randomness import Label
-from shuyu.mpc.ring import DTYPE, FixedPoint, RingArray, decode_int, encode_int
+from shuyu.mpc.ring import DTYPE, FixedPoint, RingArray, as_array, decode_int, encode_int
 from shuyu.mpc.runtime import PARTIES, Runtime
 from shuyu.mpc.shares import ArithShare, BitShare, BoolShare, pack_bits, unpack_bits
 
@@ -126,9 +126,9 @@ def share_bool(
     _check_owner(owner)
     ring = None
     if rt.party == owner:
-        ring = np.asarray(words)
+        ring = as_array(words)
         if ring.dtype.kind not in "biu":
-            raise InvalidInput(f"boolean sharing needs integer words, got dtype {ring.dtype}")
+            raise InvalidDtype(f"boolean sharing needs integer words, got dtype {ring.dtype}")
         ring = ring.astype(DTYPE)
     agreed = _agree_shape(rt, owner, ring, tuple(shape) if shape is not None else None)
     s0, s1 = share_ring(rt, ring, owner, agreed, xor=True)
@@ -141,9 +141,15 @@ def share_bits(rt: Runtime, bits: Any, owner: int, *, n: int | None = None) -> B
     packed = None
     array = None
     if rt.party == owner:
-        array = np.asarray(bits)
-        if array.ndim != 1 or array.dtype.kind not in "biu":
-            raise InvalidInput("bit sharing needs a one-dimensional array of booleans or 0/1")
+        array = as_array(bits)
+        if array.dtype.kind not in "biu":
+            raise InvalidDtype(
+                f"bit sharing needs booleans or 0/1 integers, got dtype {array.dtype}"
+            )
+        if array.ndim != 1:
+            raise ShapeMismatch(
+                f"bit sharing needs a one-dimensional array, got shape {array.shape}"
+            )
         if array.size and (array.min() < 0 or array.max() > 1):
             raise InvalidInput("bit sharing needs values 0 or 1")
         packed = pack_bits(array)

@@ -312,8 +312,11 @@ class _Connection:
                     and (self.peer_left or self.owner.closed_at + 5.0 < time.monotonic())
                 ):
                     return
+                # after the peer's BYE its socket only drains our last frames: never wait on
+                # it for reading (an EOF would wake select forever)
+                readable = [self._wake_r] if self.peer_left else [self.sock, self._wake_r]
                 writable = [self.sock] if want_write else []
-                select.select([self.sock, self._wake_r], writable, [], 0.5)
+                select.select(readable, writable, [], 0.5)
                 try:
                     while self._wake_r.recv(4096):
                         pass
@@ -342,20 +345,24 @@ class _Connection:
             self.failure = (
                 self.failure or f"party {self.peer} ({self.address.name}) finished and left"
             )
+            self.owner._peer_failed(self.peer)  # it will send nothing more: fail waits now
             return
         if kind != KIND_DATA:
             raise ProtocolError(f"an unexpected frame of kind {kind} after the handshake")
         self.owner.stats.count_received(self.peer, nbytes)
         self.owner._deliver(self.peer, tag, arrays)
 
-    def close(self, wait_s: float) -> None:
-        """Say BYE, let the I/O thread flush and wait for the peer's BYE, then close."""
+    def begin_close(self) -> None:
+        """Queue BYE; the I/O thread flushes it and then waits for the peer's BYE."""
         if self.thread.ident is not None and self.failure is None:
             self.enqueue(KIND_BYE, Tag(0, 0), [])
         self.closing = True
         self.wake()
+
+    def close(self, wait_s: float) -> None:
+        """After :meth:`begin_close`: wait up to ``wait_s`` for the I/O thread, then close."""
         if self.thread.ident is not None:
-            self.thread.join(wait_s + 1.0)
+            self.thread.join(max(wait_s, 0.0) + 1.0)
         for sock in (self.sock, self._wake_r, self._wake_w):
             with contextlib.suppress(OSError):
                 sock.close()
@@ -567,9 +574,13 @@ class TlsTransport(Transport):
             return
         self.closed_at = time.monotonic()
         self.closed.set()
-        wait_s = min(self.settings.peer_timeout_s, 5.0)
+        # BYE to every peer first, then wait: waiting on one peer before saying BYE to the
+        # other could chain two parties' waits into a timeout
         for connection in self._connections.values():
-            connection.close(wait_s)
+            connection.begin_close()
+        deadline = time.monotonic() + min(self.settings.peer_timeout_s, 5.0)
+        for connection in self._connections.values():
+            connection.close(deadline - time.monotonic())
         if self._listener is not None:
             self._listener.close()
         with self._cond:
