@@ -455,8 +455,10 @@ def test_truncate_rounds_stochastically_to_a_neighbour():
     def program(rt):
         x = sh(rt, z, 0)
         q = sh(rt, quarter, 1)
-        return (reveal(truncate(ArithShare(rt, x.s0, x.s1, 16), 16)),
-                reveal(truncate(ArithShare(rt, q.s0, q.s1, 16), 16)))
+        return (
+            reveal(truncate(ArithShare(rt, x.s0, x.s1, 16), 16)),
+            reveal(truncate(ArithShare(rt, q.s0, q.s1, 16), 16)),
+        )
 
     edge, rounded = opened(run_in_threads(program))
     floor = (SAFE - 1) >> 16
