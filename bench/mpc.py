@@ -10,7 +10,7 @@ barriers (inputs are shared before, results checked against numpy after, neither
 frame headers included); ``rounds`` the protocol's communication rounds.
 
 Usage: python bench/mpc.py [--ops mul,less_than,sort,shuffle,...] [--n 1000000]
-                           [--sort-n 65536,1048576] [--reps 5] [--sort-reps 3]
+                           [--sort-n 65536,1048576] [--reps 9] [--sort-reps 3]
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from shuyu.mpc import (
 from shuyu.mpc.runner import run_parties
 from shuyu.mpc.runtime import Runtime
 
+WARMUP = 2
 DEFAULT_OPS = "mul,mul_fixed,less_than,equal,a2b,shuffle,sort,sort_general"
 
 
@@ -61,18 +62,20 @@ def _encoded(values: np.ndarray, frac_bits: int = 16) -> np.ndarray:
     return np.rint(values * 2.0**frac_bits) / 2.0**frac_bits
 
 
-def _measure(rt: Runtime, reps: int, op: Callable[[], Any]) -> tuple[list[float], int, int, Any]:
+def _measure(
+    rt: Runtime, reps: int, op: Callable[[], Any], warmup: int = WARMUP
+) -> tuple[list[float], int, int, Any]:
     times = []
     result = None
     before = after = rt.snapshot()
-    for rep in range(reps + 1):  # the first run warms allocators and caches, untimed
+    for rep in range(reps + warmup):  # untimed warm-up runs fill allocators and caches
         barrier(rt)
         start_counters = rt.snapshot()
         start = time.perf_counter()
         result = op()
         barrier(rt)
         elapsed = time.perf_counter() - start
-        if rep:
+        if rep >= warmup:
             times.append(elapsed)
             before, after = start_counters, rt.snapshot()
     delta = after - before
@@ -90,18 +93,17 @@ def bench_program(
     y = share(rt, y_plain if rt.party == 1 else None, 1, shape=(n,))
     xf_plain = x_plain / 16384.0
     yf_plain = y_plain / 1024.0 / 1024.0
-    checks: dict[str, Callable[[Any], bool]] = {}
 
     def record(
         name: str, size: int, count: int, op: Callable[[], Any], check: Callable[[Any], bool]
     ) -> None:
-        times, sent, rounds, result = _measure(rt, count, op)
+        # the long sorts warm up once; everything else twice
+        times, sent, rounds, result = _measure(rt, count, op, WARMUP if count == reps else 1)
         opened = reveal(result) if not isinstance(result, tuple) else reveal(result[1][0])
         ok = bool(check(opened)) if rt.party == 0 else True
         figures.append(
             {"op": name, "n": size, "times": times, "bytes": sent, "rounds": rounds, "ok": ok}
         )
-        checks[name] = check
 
     for name in ops:
         if name == "mul":
@@ -181,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sort-n", default="65536,1048576", help="comma-separated sizes for the sorts"
     )
-    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--reps", type=int, default=9)
     parser.add_argument("--sort-reps", type=int, default=3)
     args = parser.parse_args(argv)
     ops = [op for op in args.ops.split(",") if op]
