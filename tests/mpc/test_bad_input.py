@@ -509,8 +509,10 @@ def test_a_peer_that_leaves_mid_protocol_fails_the_others_at_once(space):
     for party in (0, 1):
         error = outcomes[party].error
         assert_error_contract(error, "mpc.peer_unavailable", [SECRET])
-        assert "party 2" in error.message
         assert "sent nothing" not in error.message, f"party {party} waited for the timeout"
+    # whoever meets party 2's departure first fails and leaves too, so the other may report
+    # that departure instead; at least one of them names party 2
+    assert any("party 2" in outcomes[p].error.message for p in (0, 1))
 
 
 @pytest.mark.e2e

@@ -39,6 +39,20 @@ def _local_product(x: ArithShare, y: ArithShare) -> RingArray:
     return product
 
 
+def _product_share(x: ArithShare, y: ArithShare, term: RingArray, what: str) -> ArithShare:
+    """Replicated shares of a product from its 3-out-of-3 terms: reshared, or truncated back
+    to ``f`` fractional bits when both factors are fixed point."""
+    rt = x.rt
+    if x.frac_bits and y.frac_bits:
+        if x.frac_bits != y.frac_bits:
+            raise UnsupportedOperation(f"{what}: fixed-point operands with different scales")
+        zero = rt.randomness.zero_arith(rt.step(), term.size).reshape(term.shape)
+        s0, s1 = truncate_terms(rt, term + zero, x.frac_bits)
+        return ArithShare(rt, s0, s1, x.frac_bits)
+    s0, s1 = reshare(rt, term)
+    return ArithShare(rt, s0, s1, x.frac_bits + y.frac_bits)
+
+
 def mul(x: ArithShare, y: ArithShare) -> ArithShare:
     """Elementwise product ``x * y``.
 
@@ -60,16 +74,7 @@ def mul(x: ArithShare, y: ArithShare) -> ArithShare:
     """
     if x.shape != y.shape:
         raise ShapeMismatch(f"mul: operand shapes {x.shape} and {y.shape} differ")
-    rt = x.rt
-    term = _local_product(x, y)
-    if x.frac_bits and y.frac_bits:
-        if x.frac_bits != y.frac_bits:
-            raise UnsupportedOperation("mul: fixed-point operands with different scales")
-        zero = rt.randomness.zero_arith(rt.step(), term.size).reshape(term.shape)
-        s0, s1 = truncate_terms(rt, term + zero, x.frac_bits)
-        return ArithShare(rt, s0, s1, x.frac_bits)
-    s0, s1 = reshare(rt, term)
-    return ArithShare(rt, s0, s1, x.frac_bits + y.frac_bits)
+    return _product_share(x, y, _local_product(x, y), "mul")
 
 
 def mul_public_real(x: ArithShare, constant: Any) -> ArithShare:
@@ -189,20 +194,12 @@ def matmul(x: ArithShare, y: ArithShare) -> ArithShare:
     proportional to the *output* size: one round and 8 bytes per output element per party for
     integers; fixed point adds the truncation of :func:`truncate_terms`. Reveals nothing.
     """
-    rt = x.rt
     try:
         with np.errstate(over="ignore"):  # ring arithmetic wraps by design
             term = np.asarray(np.matmul(x.s0, y.s0 + y.s1) + np.matmul(x.s1, y.s0), dtype=DTYPE)
     except ValueError as exc:
         raise ShapeMismatch(f"matmul: shapes {x.shape} and {y.shape}: {exc}") from None
-    if x.frac_bits and y.frac_bits:
-        if x.frac_bits != y.frac_bits:
-            raise UnsupportedOperation("matmul: fixed-point operands with different scales")
-        zero = rt.randomness.zero_arith(rt.step(), term.size).reshape(term.shape)
-        s0, s1 = truncate_terms(rt, term + zero, x.frac_bits)
-        return ArithShare(rt, s0, s1, x.frac_bits)
-    s0, s1 = reshare(rt, term)
-    return ArithShare(rt, s0, s1, x.frac_bits + y.frac_bits)
+    return _product_share(x, y, term, "matmul")
 
 
 def dot(x: ArithShare, y: ArithShare) -> ArithShare:

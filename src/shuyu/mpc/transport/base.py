@@ -10,12 +10,15 @@ may send first and receive afterwards without deadlock.
 from __future__ import annotations
 
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
+
+from shuyu.errors import PeerUnavailable
 
 
 class Tag(NamedTuple):
@@ -50,6 +53,47 @@ class TransportStats:
     @property
     def total_received(self) -> int:
         return sum(self.bytes_received.values())
+
+
+class Mailbox:
+    """Messages that arrived, keyed by (sender, tag), and the senders that can send no more.
+
+    Receivers wait for their key; a sender marked failed fails every wait for it at once, and a
+    wait that outlasts the timeout fails with ``PeerUnavailable``.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._mail: dict[tuple[int, Tag], list[np.ndarray]] = {}
+        self._failed: dict[int, str] = {}
+
+    def put(self, frm: int, tag: Tag, arrays: list[np.ndarray]) -> None:
+        with self._cond:
+            self._mail[(frm, tag)] = arrays
+            self._cond.notify_all()
+
+    def fail(self, frm: int, reason: str) -> None:
+        """No more messages will come from ``frm`` (messages already here stay readable)."""
+        with self._cond:
+            self._failed.setdefault(frm, reason)
+            self._cond.notify_all()
+
+    def take(self, frm: int, tag: Tag, timeout_s: float) -> list[np.ndarray]:
+        key = (frm, tag)
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while key not in self._mail:
+                if frm in self._failed:
+                    raise PeerUnavailable(
+                        f"waiting for party {frm} at step {tag.step}: {self._failed[frm]}"
+                    )
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise PeerUnavailable(
+                        f"party {frm} sent nothing for step {tag.step} within {timeout_s} s"
+                    )
+                self._cond.wait(remaining)
+            return self._mail.pop(key)
 
 
 class Transport(ABC):

@@ -7,14 +7,11 @@ it between real parties.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Sequence
 
 import numpy as np
 
-from shuyu.errors import PeerUnavailable
-from shuyu.mpc.transport.base import Tag, Transport, TransportStats
+from shuyu.mpc.transport.base import Mailbox, Tag, Transport, TransportStats
 
 
 class LocalNetwork:
@@ -22,37 +19,15 @@ class LocalNetwork:
 
     def __init__(self, timeout_s: float = 60.0) -> None:
         self.timeout_s = timeout_s
-        self._cond = threading.Condition()
-        self._boxes: dict[tuple[int, int, Tag], list[np.ndarray]] = {}
-        self._closed: set[int] = set()
+        self.mailboxes = {party: Mailbox() for party in (0, 1, 2)}
 
     def transport(self, party: int) -> LocalTransport:
         return LocalTransport(self, party)
 
-    def _put(self, frm: int, to: int, tag: Tag, arrays: list[np.ndarray]) -> None:
-        with self._cond:
-            self._boxes[(frm, to, tag)] = arrays
-            self._cond.notify_all()
-
-    def _take(self, frm: int, to: int, tag: Tag) -> list[np.ndarray]:
-        key = (frm, to, tag)
-        deadline = time.monotonic() + self.timeout_s
-        with self._cond:
-            while key not in self._boxes:
-                if frm in self._closed:
-                    raise PeerUnavailable(f"party {frm} closed its connection")
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise PeerUnavailable(
-                        f"party {frm} sent nothing for step {tag.step} within {self.timeout_s} s"
-                    )
-                self._cond.wait(remaining)
-            return self._boxes.pop(key)
-
-    def _close(self, party: int) -> None:
-        with self._cond:
-            self._closed.add(party)
-            self._cond.notify_all()
+    def close(self, party: int) -> None:
+        for peer, mailbox in self.mailboxes.items():
+            if peer != party:
+                mailbox.fail(party, f"party {party} closed its connection")
 
 
 class LocalTransport(Transport):
@@ -66,12 +41,12 @@ class LocalTransport(Transport):
     def send(self, to: int, tag: Tag, arrays: Sequence[np.ndarray]) -> None:
         copies = [np.array(a, copy=True) for a in arrays]
         self.stats.count_sent(to, sum(a.nbytes for a in copies))
-        self._network._put(self.party, to, tag, copies)
+        self._network.mailboxes[to].put(self.party, tag, copies)
 
     def recv(self, frm: int, tag: Tag) -> list[np.ndarray]:
-        arrays = self._network._take(frm, self.party, tag)
+        arrays = self._network.mailboxes[self.party].take(frm, tag, self._network.timeout_s)
         self.stats.count_received(frm, sum(a.nbytes for a in arrays))
         return arrays
 
     def close(self) -> None:
-        self._network._close(self.party)
+        self._network.close(self.party)

@@ -63,7 +63,7 @@ import numpy as np
 
 from shuyu.config import MpcSettings
 from shuyu.errors import PeerUnavailable, ProtocolError, ShuyuError, UntrustedPeer
-from shuyu.mpc.transport.base import Tag, Transport, TransportStats
+from shuyu.mpc.transport.base import Mailbox, Tag, Transport, TransportStats
 from shuyu.pki import Identity, as_untrusted_peer, client_context, peer_name, server_context
 
 log = logging.getLogger(__name__)
@@ -397,9 +397,7 @@ class TlsTransport(Transport):
         self.closed_at = float("inf")
         self._listener = listener
         self._connections: dict[int, _Connection] = {}
-        self._mail: dict[tuple[int, Tag], list[np.ndarray]] = {}
-        self._failed: set[int] = set()
-        self._cond = threading.Condition()
+        self.mailbox = Mailbox()
 
     # -- set-up --------------------------------------------------------------------------
 
@@ -542,32 +540,17 @@ class TlsTransport(Transport):
         self.stats.count_sent(to, nbytes)
 
     def recv(self, frm: int, tag: Tag) -> list[np.ndarray]:
-        key = (frm, tag)
-        timeout = self.settings.peer_timeout_s
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while key not in self._mail:
-                if frm in self._failed:
-                    connection = self._connections.get(frm)
-                    reason = connection.failure if connection else f"no connection to party {frm}"
-                    raise PeerUnavailable(f"waiting for party {frm} at step {tag.step}: {reason}")
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise PeerUnavailable(
-                        f"party {frm} sent nothing for step {tag.step} within {timeout} s"
-                    )
-                self._cond.wait(remaining)
-            return self._mail.pop(key)
+        if frm not in self._connections:
+            raise PeerUnavailable(f"party {self.party} has no connection to party {frm}")
+        return self.mailbox.take(frm, tag, self.settings.peer_timeout_s)
 
     def _deliver(self, frm: int, tag: Tag, arrays: list[np.ndarray]) -> None:
-        with self._cond:
-            self._mail[(frm, tag)] = arrays
-            self._cond.notify_all()
+        self.mailbox.put(frm, tag, arrays)
 
     def _peer_failed(self, peer: int) -> None:
-        with self._cond:
-            self._failed.add(peer)
-            self._cond.notify_all()
+        connection = self._connections.get(peer)
+        reason = (connection.failure if connection else None) or f"party {peer} disconnected"
+        self.mailbox.fail(peer, reason)
 
     def close(self) -> None:
         if self.closed.is_set():
@@ -583,6 +566,5 @@ class TlsTransport(Transport):
             connection.close(deadline - time.monotonic())
         if self._listener is not None:
             self._listener.close()
-        with self._cond:
-            self._failed.update(self._connections)
-            self._cond.notify_all()
+        for peer in self._connections:
+            self.mailbox.fail(peer, "this party closed the transport")
