@@ -4,8 +4,10 @@ Lowest first; a module may import its own component and the components listed fo
 
 1. ``errors``, ``config`` (config may import errors) — nothing else from Shuyu.
 2. ``pki`` — errors, config.
-3. ``mpc``, ``psi``, ``sql``, ``governance`` — siblings: layers 1-2 and themselves, never each
-   other (a plan is plain data; only the engine puts a plan and MPC together).
+3. ``mpc``, ``sql``, ``governance`` — siblings: layers 1-2 and themselves, never each other (a
+   plan is plain data; only the engine puts a plan and MPC together). ``psi`` sits on ``mpc``
+   (the delegated join produces secret shares), so it may import ``mpc`` but no other sibling,
+   and ``mpc`` never imports ``psi``.
 4. ``engine`` — layers 1-3.
 5. ``node``, ``hub`` — layers 1-4; services never import each other.
 6. ``web``, ``cli``, ``demo``, ``__main__`` — edges: anything.
@@ -37,6 +39,7 @@ ALLOWED: dict[str, set[str]] = {
     "config": {"errors"},
     "pki": {"errors", "config"},
     **{sibling: {"errors", "config", "pki"} for sibling in SIBLINGS},
+    "psi": {"errors", "config", "pki", "mpc"},
     "engine": {"errors", "config", "pki", *SIBLINGS},
     **{service: {"errors", "config", "pki", *SIBLINGS, "engine"} for service in SERVICES},
 }

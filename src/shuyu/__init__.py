@@ -5,7 +5,8 @@ import each other; enforced by ``tests/test_layers.py``):
 
 1. ``errors``, ``config`` — one error hierarchy, one settings object.
 2. ``pki`` — the data space's CA and party identities.
-3. ``mpc`` (secure computation engine), ``psi``, ``sql``, ``governance`` — siblings.
+3. ``mpc`` (secure computation engine), ``sql``, ``governance`` — siblings that never import
+   each other; ``psi`` (joins) is built on ``mpc`` and may import it, never the reverse.
 4. ``engine`` — where a plan meets MPC/PSI.
 5. ``node``, ``hub`` — services.
 6. ``web``, ``cli`` — edges.
