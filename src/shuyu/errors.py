@@ -210,6 +210,59 @@ class PartyFailed(MpcError):
     )
 
 
+# --- joins and PSI -------------------------------------------------------------------------
+
+
+class JoinError(ShuyuError):
+    code = "psi.error"
+    status = 400
+    default_hint = "See docs/joins.md for what the join engine accepts."
+
+
+class InvalidKeyType(JoinError):
+    code = "psi.invalid_key_type"
+    default_hint = (
+        "Join on integers or strings; scale decimals to integers first. NULL never matches."
+    )
+
+
+class MixedKeyTypes(JoinError):
+    code = "psi.mixed_key_types"
+    default_hint = "Give each key column one type (integers or strings) on both sides."
+
+
+class KeyTypeMismatch(JoinError):
+    code = "psi.key_type_mismatch"
+    default_hint = (
+        "The two sides' key columns must have the same types in the same order "
+        "(cast one side, e.g. CAST(id AS CHAR))."
+    )
+
+
+class DuplicateKeys(JoinError):
+    code = "psi.duplicate_keys"
+    status = 409
+    default_hint = (
+        "A side declared unique has repeated keys; drop the uniqueness declaration or fix "
+        "the data."
+    )
+
+
+class JoinSizeExceeded(JoinError):
+    code = "psi.join_size_exceeded"
+    status = 409
+    default_hint = "Raise the padding bound of the private join, or let the join size be revealed."
+
+
+class NoMatcher(JoinError):
+    code = "psi.no_matcher"
+    status = 409
+    default_hint = (
+        "Every compute party owns one of the joined tables; add an assist node as a compute "
+        "party, or join with ECDH-PSI between the two owners."
+    )
+
+
 def all_error_codes() -> dict[str, type[ShuyuError]]:
     """Every registered code and its class (used by the docs test and the CLI)."""
     return dict(sorted(ShuyuError.registry.items()))
