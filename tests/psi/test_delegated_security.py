@@ -14,13 +14,14 @@ import pytest
 from scipy import stats
 
 from shuyu.mpc import permute
+from shuyu.mpc.local import run_in_threads
 from shuyu.mpc.runtime import Runtime
 from shuyu.mpc.transport.base import Tag, Transport
 from shuyu.mpc.transport.local import LocalNetwork
 from shuyu.psi import delegated
 from shuyu.psi.delegated import JoinInput, JoinSpec, delegated_join
 from shuyu.psi.keys import encode_keys
-from shuyu.psi.tags import tag_blocks
+from shuyu.psi.tags import agree_key, tag_blocks
 
 
 class Recording(Transport):
@@ -175,3 +176,17 @@ def test_private_mode_view_does_not_depend_on_which_rows_matched(monkeypatch):
     # and each is uniform on its own: the opened permutation is a fresh random one
     for counts in first_positions.values():
         assert stats.chisquare(counts).pvalue > 1e-6
+
+
+def test_every_job_gets_a_fresh_key_known_to_the_owners_only():
+    def program(rt, job):
+        return agree_key(rt, 2, 0, job), agree_key(rt, 2, 0, job)
+
+    first = run_in_threads(program, b"job-1")
+    second = run_in_threads(program, b"job-1")
+    for keys in (first, second):
+        (a1, a2), (_, _), (c1, c2) = keys[2], keys[1], keys[0]
+        assert keys[1] == (None, None)  # the third party gets nothing
+        assert a1 == c1 and a2 == c2 and len(a1) == 16  # the owners agree
+        assert a1 != a2  # two agreements, two keys
+    assert first[2][0] != second[2][0]  # same job id, fresh randomness
