@@ -22,14 +22,16 @@ import importlib
 import io
 import json
 import os
+import resource
 import sys
+import time
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from typing import Any, ClassVar, TextIO
 
 from shuyu import __version__, pki
 from shuyu.config import Settings, iter_settings, load_settings
-from shuyu.errors import ConfigError, ShuyuError, all_error_codes
+from shuyu.errors import ConfigError, InvalidInput, ShuyuError, all_error_codes
 
 __all__ = ["main"]
 
@@ -179,6 +181,184 @@ def _demo(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     return status if isinstance(status, int) else EXIT_OK
 
 
+class _ProgressBar:
+    """A one-line progress bar on a terminal (stderr), redrawn at most ten times a second."""
+
+    LABELS: ClassVar[dict[str, str]] = {"read": "读取 / reading", "join": "求交 / joining"}
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.stage = ""
+        self.last = 0.0
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        finished = done >= total
+        if stage == self.stage and not finished and now - self.last < 0.1:
+            return
+        if stage != self.stage and self.stage:
+            self.stream.write("\n")
+        self.stage, self.last = stage, now
+        fraction = min(done / total, 1.0) if total else 1.0
+        filled = int(fraction * 30)
+        counts = "" if stage == "read" else f" {done:,}/{total:,}"
+        label = self.LABELS.get(stage, stage)
+        self.stream.write(
+            f"\r{label} [{'#' * filled}{'-' * (30 - filled)}] {fraction * 100:5.1f}%{counts}"
+        )
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.stage:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.stage = ""
+
+
+def _host_port(text: str, flag: str) -> tuple[str, int]:
+    """``HOST:PORT`` or ``[IPv6]:PORT``."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise InvalidInput(
+            f"{flag} 需要 HOST:PORT / {flag} expects HOST:PORT, got {text!r}",
+            hint=f"Write e.g. {flag} 10.0.0.5:7100 or {flag} [::1]:7100.",
+        )
+    return host, int(port)
+
+
+def _check_output(path: str) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK | os.X_OK):
+        raise InvalidInput(
+            f"无法在 {directory} 中写入 / cannot write {path}: its directory is missing or "
+            "read-only",
+            hint="Choose --output in an existing directory you can write to; it is checked "
+            "before the join starts so that no run is wasted.",
+        )
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident memory (its workers are separate processes)."""
+    # VmHWM belongs to this program's own address space; ru_maxrss would also count the
+    # parent's pages that a fork copied before exec
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", "rb") as status:
+        for line in status:
+            if line.startswith(b"VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _psi(args: argparse.Namespace, settings: Settings, out: Output) -> int:
+    started = time.perf_counter()
+    # Imported here: numpy, gmpy2 and the protocol are needed by this command only.
+    psi = importlib.import_module("shuyu.psi")
+    if args.role == "a" and not args.peer:
+        raise InvalidInput("--as a 需要 --peer / --as a connects: give --peer HOST:PORT")
+    if args.role == "b" and not args.listen:
+        raise InvalidInput("--as b 需要 --listen / --as b listens: give --listen HOST:PORT")
+    host, port = _host_port(args.peer or args.listen, "--peer" if args.role == "a" else "--listen")
+    if args.size_only and (args.output or args.values):
+        raise InvalidInput(
+            "--size-only 不写文件 / --size-only writes no file: drop --output and --values"
+        )
+    if not args.size_only and not args.output:
+        raise InvalidInput(
+            "缺少 --output / give --output FILE for the intersection, or --size-only"
+        )
+    if args.output:
+        _check_output(args.output)
+    identity = pki.load_identity(args.identity, args.name)
+    pki.validate_name(args.peer_name)
+    key_options = psi.KeyOptions(
+        key_type=args.key_type,
+        casefold=args.casefold,
+        strip=not args.keep_whitespace,
+        null_values=frozenset(args.null),
+    )
+    tuning = settings.ecdh_psi
+    options = psi.PsiOptions(
+        learn=psi.SIZE if args.size_only else psi.INTERSECTION,
+        reveal_to_peer=args.reveal_to_peer,
+        suite=args.hash_to_curve,
+        casefold=args.casefold,
+        batch_size=tuning.batch_size,
+        workers=tuning.workers,
+        peer_timeout_s=tuning.peer_timeout_s,
+    )
+    # a terminal only, and never under --json (whose errors go to stderr for programs)
+    drawing = out.stderr.isatty() and not args.no_progress and not out.as_json
+    bar = _ProgressBar(out.stderr) if drawing else None
+    try:
+        table = psi.scan_csv(
+            args.input, args.column, key_options, delimiter=args.delimiter, progress=bar
+        )
+        result = psi.run_party(
+            table,
+            options,
+            role=args.role,
+            host=host,
+            port=port,
+            identity=identity,
+            peer=args.peer_name,
+            connect_timeout_s=tuning.connect_timeout_s,
+            progress=bar,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    written = None
+    if args.output and args.values:
+        messages = table.fetch(table.first_row[result.keys])
+        psi.write_values(args.column, messages, args.output)
+        written = len(messages)
+    elif args.output:
+        psi.write_rows(table, result.rows, args.output)
+        written = int(result.rows.shape[0])
+    mib = 1 << 20
+    lines = [
+        f"求交完成 / PSI finished with {args.peer_name}: "
+        f"交集 / intersection = {result.size:,} keys",
+        f"  本方 / this side: {result.own_rows:,} rows, {result.own_keys:,} distinct keys",
+        f"  对方 / peer: {result.peer_keys:,} distinct keys",
+    ]
+    if written is not None:
+        what = "values" if args.values else "rows"
+        lines.append(f"  已写入 / wrote {written:,} {what} to {args.output}")
+    lines.append(
+        f"  {result.seconds:.1f} s, 发送 / sent {result.bytes_sent / mib:.1f} MiB, "
+        f"接收 / received {result.bytes_received / mib:.1f} MiB"
+    )
+    out.result(
+        "\n".join(lines),
+        {
+            "ok": True,
+            "role": args.role,
+            "name": args.name,
+            "peer": args.peer_name,
+            "intersection_size": result.size,
+            "own_rows": result.own_rows,
+            "own_keys": result.own_keys,
+            "peer_keys": result.peer_keys,
+            "output": args.output,
+            "written": written,
+            "written_kind": None if written is None else ("values" if args.values else "rows"),
+            "suite": args.hash_to_curve,
+            "seconds": round(result.seconds, 3),
+            # reading the input, connecting, the protocol and writing the output
+            "elapsed_s": round(time.perf_counter() - started, 3),
+            "bytes_sent": result.bytes_sent,
+            "bytes_received": result.bytes_received,
+            "workers": result.workers,
+            "peak_rss_mib": _peak_rss_mib(),
+        },
+    )
+    return EXIT_OK
+
+
 # --- parsing -------------------------------------------------------------------------------
 
 
@@ -274,7 +454,99 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "demo", help="run a local three-party data space demo", parents=[common]
     ).set_defaults(handler=_demo)
+    _psi_parser(commands, common)
     return parser
+
+
+def _psi_parser(commands: Any, common: argparse.ArgumentParser) -> None:
+    psi = commands.add_parser(
+        "psi",
+        help="two-party private set intersection (ECDH-PSI) over mutually authenticated TLS",
+        description="ECDH-PSI between two parties (隐私求交): side b listens, side a connects; "
+        "each learns the intersection of the two key columns (or only its size) and nothing "
+        "else about the other's keys. See docs/joins.md.",
+        parents=[common],
+    )
+    psi.add_argument(
+        "--as",
+        dest="role",
+        choices=("a", "b"),
+        required=True,
+        help="a connects to --peer; b listens on --listen",
+    )
+    psi.add_argument("--peer", metavar="HOST:PORT", help="where side b listens (side a)")
+    psi.add_argument("--listen", metavar="HOST:PORT", help="address to listen on (side b)")
+    psi.add_argument(
+        "--identity",
+        metavar="DIR",
+        required=True,
+        help="directory with NAME.pem, NAME-key.pem and ca.pem (shuyu ca issue)",
+    )
+    psi.add_argument("--name", required=True, help="this party's name (its certificate)")
+    psi.add_argument(
+        "--peer-name", required=True, help="the other party's name; its certificate must carry it"
+    )
+    psi.add_argument(
+        "--input", metavar="FILE", required=True, help="UTF-8 CSV file with a header line"
+    )
+    psi.add_argument("--column", required=True, help="the key column's name in the header")
+    psi.add_argument(
+        "--output",
+        metavar="FILE",
+        help="where to write the matching rows (or values), aligned with the peer",
+    )
+    psi.add_argument(
+        "--values",
+        action="store_true",
+        help="write only the normalised key values, not the whole rows",
+    )
+    psi.add_argument(
+        "--size-only",
+        action="store_true",
+        help="learn only the intersection size; the peer cannot tell which of "
+        "this side's keys matched",
+    )
+    psi.add_argument(
+        "--reveal-to-peer",
+        choices=("intersection", "size"),
+        default="intersection",
+        help="the most the peer may learn (default intersection)",
+    )
+    psi.add_argument(
+        "--key-type",
+        choices=("str", "int"),
+        default="str",
+        help="compare keys as text (default) or as 64-bit integers",
+    )
+    psi.add_argument(
+        "--casefold",
+        action="store_true",
+        help="compare text keys case-insensitively (both sides must agree)",
+    )
+    psi.add_argument(
+        "--keep-whitespace",
+        action="store_true",
+        help="do not strip leading and trailing whitespace from key cells",
+    )
+    psi.add_argument(
+        "--null",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="a cell text meaning NULL, besides the empty cell (repeatable)",
+    )
+    psi.add_argument("--delimiter", default=",", help="field separator (default ,)")
+    psi.add_argument(
+        "--hash-to-curve",
+        choices=("nu", "ro"),
+        default="nu",
+        help="RFC 9380 suite: nu = encode_to_curve (default, fast), ro = "
+        "hash_to_curve (about 1.6x slower); both sides must agree",
+    )
+    psi.add_argument(
+        "--no-progress", action="store_true", help="no progress bar even on a terminal"
+    )
+    psi.set_defaults(handler=_psi)
 
 
 def _parse_overrides(pairs: Sequence[str]) -> dict[str, str]:

@@ -65,6 +65,37 @@ class MpcSettings:
 
 
 @dataclass(frozen=True)
+class EcdhPsiSettings:
+    """Two-party ECDH-PSI (`shuyu psi`)."""
+
+    batch_size: int = _setting(
+        4096,
+        "Keys per message and per worker task; memory in flight is a few batches per worker.",
+        minimum=1,
+        maximum=1 << 20,
+    )
+    workers: int = _setting(
+        0,
+        "Worker processes for the curve arithmetic; 0 means one per CPU core.",
+        minimum=0,
+        maximum=1024,
+    )
+    connect_timeout_s: float = _setting(
+        60.0,
+        "Seconds the connecting side keeps retrying, and the listening side waits, for the peer.",
+        minimum=0.05,
+        maximum=86400,
+    )
+    peer_timeout_s: float = _setting(
+        120.0,
+        "Seconds a side waits for the peer's next message before failing with "
+        "psi.peer_unavailable.",
+        minimum=0.05,
+        maximum=86400,
+    )
+
+
+@dataclass(frozen=True)
 class LogSettings:
     """Logging."""
 
@@ -77,6 +108,7 @@ class Settings:
 
     mpc: MpcSettings = field(default_factory=MpcSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    ecdh_psi: EcdhPsiSettings = field(default_factory=EcdhPsiSettings)
 
     def replace(self, **overrides: Any) -> Settings:
         """A copy with dotted-name overrides, validated like any other source."""
@@ -112,7 +144,7 @@ def iter_settings() -> Iterator[SettingInfo]:
             )
 
 
-_SECTIONS: dict[str, type] = {"mpc": MpcSettings, "log": LogSettings}
+_SECTIONS: dict[str, type] = {"mpc": MpcSettings, "log": LogSettings, "ecdh_psi": EcdhPsiSettings}
 _FIELD_TYPES: dict[str, type] = {
     f"{section}.{f.name}": {"int": int, "float": float, "str": str, "bool": bool}[str(f.type)]
     for section, cls in _SECTIONS.items()

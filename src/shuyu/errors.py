@@ -243,8 +243,7 @@ class DuplicateKeys(JoinError):
     code = "psi.duplicate_keys"
     status = 409
     default_hint = (
-        "A side declared unique has repeated keys; drop the uniqueness declaration or fix "
-        "the data."
+        "A side declared unique has repeated keys; drop the uniqueness declaration or fix the data."
     )
 
 
@@ -260,6 +259,77 @@ class NoMatcher(JoinError):
     default_hint = (
         "Every compute party owns one of the joined tables; add an assist node as a compute "
         "party, or join with ECDH-PSI between the two owners."
+    )
+
+
+# --- ECDH-PSI between two parties (`shuyu psi`) ---------------------------------------------
+
+
+class UnknownKeyColumn(JoinError):
+    code = "psi.unknown_column"
+    default_hint = (
+        "Give --column exactly as it is written in the file's header line (names are "
+        "case-sensitive; surrounding spaces are ignored). 请按表头中的列名填写 --column。"
+    )
+
+
+class InvalidCsv(JoinError):
+    code = "psi.invalid_csv"
+    default_hint = (
+        "Save the input as UTF-8 CSV with one header line and the same number of fields on "
+        "every line (use --delimiter for other separators). 请将输入保存为带表头的 UTF-8 CSV。"
+    )
+
+
+class UnreadableInput(JoinError):
+    code = "psi.input_unreadable"
+    default_hint = (
+        "Check the --input path and its permissions, and leave the file unchanged until the "
+        "join finishes. 请检查输入文件路径与权限。"
+    )
+
+
+class OutputUnwritable(JoinError):
+    code = "psi.output_unwritable"
+    default_hint = "Choose an --output path in a directory you can write to. 请选择可写的输出路径。"
+
+
+class PsiPeerMismatch(JoinError):
+    code = "psi.peer_mismatch"
+    status = 409
+    default_hint = (
+        "Run both sides with the same Shuyu version and the same --key-type, --casefold and "
+        "--hash-to-curve, and let the peer learn what it asks for (--reveal-to-peer). "
+        "请双方使用一致的参数。"
+    )
+
+
+class PsiPeerUnavailable(JoinError):
+    code = "psi.peer_unavailable"
+    status = 503
+    default_hint = (
+        "Start the other side (`shuyu psi --as b --listen ...` first, then `--as a --peer ...`), "
+        "check the address, firewall and party names, and retry; raise "
+        "ecdh_psi.connect_timeout_s or ecdh_psi.peer_timeout_s for slow peers. "
+        "请确认对端已启动且网络可达后重试。"
+    )
+
+
+class PsiProtocolError(JoinError):
+    code = "psi.protocol_error"
+    status = 502
+    default_hint = (
+        "The peer sent data that does not follow the ECDH-PSI protocol; run the same Shuyu "
+        "version on both sides and retry. 对端数据不符合协议。"
+    )
+
+
+class PsiPeerFailed(JoinError):
+    code = "psi.peer_failed"
+    status = 502
+    default_hint = (
+        "The other side stopped with the error quoted in the message; it must fix it (its "
+        "own output shows the hint), then both sides rerun. 对端出错，请按对端提示处理后重试。"
     )
 
 
