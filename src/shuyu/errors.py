@@ -333,6 +333,81 @@ class PsiPeerFailed(JoinError):
     )
 
 
+# --- SQL: parsing, binding, planning ------------------------------------------------------
+
+
+class SqlError(ShuyuError):
+    code = "sql.invalid"
+    status = 400
+    default_hint = "See docs/sql.md for the SQL Shuyu accepts."
+
+
+class SqlSyntaxError(SqlError):
+    code = "sql.syntax_error"
+    default_hint = "Fix the SQL at the underlined position."
+
+
+class UnknownTable(SqlError):
+    code = "sql.unknown_table"
+    default_hint = "Name tables as party.table; `shuyu query --space S --tables` lists them."
+
+
+class UnknownColumn(SqlError):
+    code = "sql.unknown_column"
+    default_hint = "Check the column name; the message suggests the closest names."
+
+
+class AmbiguousColumn(SqlError):
+    code = "sql.ambiguous_column"
+    default_hint = "Qualify the column with its table or alias (alias.column)."
+
+
+class SqlTypeError(SqlError):
+    code = "sql.type_error"
+    default_hint = "Cast the operand (CAST(x AS ...)) or use a function that accepts its type."
+
+
+class UnsupportedSql(SqlError):
+    code = "sql.unsupported"
+    default_hint = "Rewrite the query without the named construct; docs/sql.md lists what works."
+
+
+# --- column policy -------------------------------------------------------------------------
+
+
+class PolicyError(ShuyuError):
+    code = "policy.invalid"
+    status = 400
+    default_hint = "Fix the policy entry named in the message (docs/policy.md)."
+
+
+class PolicyDenied(PolicyError):
+    code = "policy.denied"
+    status = 403
+    default_hint = "Ask the column's owner for the grant named in the message, or change the query."
+
+
+# --- spaces and data sources ---------------------------------------------------------------
+
+
+class SpaceError(ShuyuError):
+    code = "space.invalid"
+    status = 400
+    default_hint = "Fix the space file at the key named in the message (docs/sql.md, 'Spaces')."
+
+
+class SourceUnavailable(ShuyuError):
+    code = "source.unavailable"
+    status = 503
+    default_hint = "Check that the file exists or the database is reachable with those credentials."
+
+
+class SourceError(ShuyuError):
+    code = "source.invalid"
+    status = 400
+    default_hint = "Check the table and column names and types in the data source."
+
+
 def all_error_codes() -> dict[str, type[ShuyuError]]:
     """Every registered code and its class (used by the docs test and the CLI)."""
     return dict(sorted(ShuyuError.registry.items()))
