@@ -18,6 +18,8 @@ Blelloch, "Prefix Sums and Their Applications", 1990.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from shuyu.errors import ShapeMismatch
@@ -31,32 +33,48 @@ def prefix_sum(values: ArithShare) -> ArithShare:
     return values.cumsum()
 
 
-def segmented_prefix_sum(values: ArithShare, starts: BitShare) -> ArithShare:
+def segmented_prefix_sum(values: ArithShare, starts: BitShare | ArithShare) -> ArithShare:
     """Inclusive prefix sums that restart where ``starts`` is 1 (entry 0 always starts)."""
-    n = len(values)
-    if values.s0.ndim != 1 or starts.n != n:
-        raise ShapeMismatch(f"segmented_prefix_sum: {n} values and {starts.n} start flags")
-    rt = values.rt
-    scale = values.frac_bits
-    flags = bit_inject(starts)
-    v = ArithShare(rt, values.s0.copy(), values.s1.copy())
-    f = flags
+    return segmented_prefix_sums([values], starts)[0]
+
+
+def segmented_prefix_sums(
+    columns: Sequence[ArithShare], starts: BitShare | ArithShare
+) -> list[ArithShare]:
+    """:func:`segmented_prefix_sum` of several columns at once (one multiplication round per
+    level for all of them). ``starts`` may be shared bits or arithmetic 0/1 values."""
+    if not columns:
+        return []
+    n = len(columns[0])
+    starts_n = starts.n if isinstance(starts, BitShare) else len(starts)
+    for column in columns:
+        if column.s0.ndim != 1 or len(column) != n or starts_n != n:
+            raise ShapeMismatch(
+                f"segmented_prefix_sum: columns of {len(column)} values and {starts_n} start flags"
+            )
+    rt = columns[0].rt
+    scales = [column.frac_bits for column in columns]
+    f = bit_inject(starts) if isinstance(starts, BitShare) else ArithShare(rt, starts.s0, starts.s1)
+    values = [ArithShare(rt, c.s0.copy(), c.s1.copy()) for c in columns]
     shift = 1
     while shift < n:
         not_f = (-f[shift:]).add_public(1)
-        products = mul(
-            ArithShare.concatenate([not_f, f[shift:]]),
-            ArithShare.concatenate([v[:-shift], f[:-shift]]),
-        )
-        carried, both = products[: n - shift], products[n - shift :]
-        v = ArithShare(
-            rt,
-            np.concatenate([v.s0[:shift], (v[shift:] + carried).s0]),
-            np.concatenate([v.s1[:shift], (v[shift:] + carried).s1]),
-        )
+        left = ArithShare.concatenate([not_f] * len(values) + [f[shift:]])
+        right = ArithShare.concatenate([v[:-shift] for v in values] + [f[:-shift]])
+        products = mul(left, right)
+        width = n - shift
+        for index, v in enumerate(values):
+            carried = products[index * width : (index + 1) * width]
+            updated = v[shift:] + carried
+            values[index] = ArithShare(
+                rt,
+                np.concatenate([v.s0[:shift], updated.s0]),
+                np.concatenate([v.s1[:shift], updated.s1]),
+            )
+        both = products[len(values) * width :]
         merged = f[shift:] + f[:-shift] - both
         f = ArithShare(
             rt, np.concatenate([f.s0[:shift], merged.s0]), np.concatenate([f.s1[:shift], merged.s1])
         )
         shift *= 2
-    return ArithShare(rt, v.s0, v.s1, scale)
+    return [ArithShare(rt, v.s0, v.s1, scale) for v, scale in zip(values, scales, strict=True)]
