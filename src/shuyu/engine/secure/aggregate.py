@@ -32,7 +32,7 @@ from shuyu.mpc.convert import bit_inject
 from shuyu.mpc.permute import apply_permutation
 from shuyu.mpc.prefix import segmented_prefix_sums
 from shuyu.mpc.runtime import Runtime
-from shuyu.mpc.shares import ArithShare, BitShare
+from shuyu.mpc.shares import ArithShare, BitShare, BoolShare
 from shuyu.mpc.sharing import reveal, share, share_bits
 from shuyu.mpc.sort import sort
 
@@ -48,7 +48,8 @@ class Grouped:
     dropped: int
 
 
-def _as_arith(column: ArithShare) -> ArithShare:
+def _as_arith(column: ArithShare | BoolShare) -> ArithShare:
+    assert isinstance(column, ArithShare)
     return column
 
 
@@ -64,7 +65,7 @@ def order_by_shared_keys(
             [c for j, c in enumerate(columns) if j != index],
             key_bits=key_bits[index],
         )
-        columns = rest[:index] + [sorted_key] + rest[index:]
+        columns = [*rest[:index], sorted_key, *rest[index:]]
     sorted_keys = [_as_arith(c) for c in columns[: len(keys)]]
     sorted_payload = [_as_arith(c) for c in columns[len(keys) :]]
     return sorted_keys, sorted_payload, group_starts(sorted_keys)
@@ -104,7 +105,7 @@ def order_by_local_keys(
     dest_share = share(rt, destinations, owner, shape=(n,))
     start_bits = share_bits(rt, starts, owner, n=n)
     moved = apply_permutation(dest_share, list(payload)) if payload else []
-    return [_as_arith(c) for c in moved], start_bits  # type: ignore[misc]
+    return [_as_arith(c) for c in moved], start_bits
 
 
 def totals(
@@ -135,8 +136,8 @@ def totals(
     assert dropped_total is not None
     kept, groups = compact(keep, [*key_columns, *sums, counts])
     assert isinstance(groups, int)
-    out_keys = [_as_arith(c) for c in kept[: len(key_columns)]]  # type: ignore[arg-type]
-    out_sums = [_as_arith(c) for c in kept[len(key_columns) : -1]]  # type: ignore[arg-type]
+    out_keys = [_as_arith(c) for c in kept[: len(key_columns)]]
+    out_sums = [_as_arith(c) for c in kept[len(key_columns) : -1]]
     out_counts = kept[-1]
     assert isinstance(out_counts, ArithShare)
     return Grouped(out_keys, out_sums, out_counts, groups, int(dropped_total))
