@@ -58,13 +58,11 @@ def order_by_shared_keys(
 ) -> tuple[list[ArithShare], list[ArithShare], BitShare]:
     """Sort rows by the key columns (stable sorts, last key first); return the sorted keys, the
     sorted payload and the group-start bits."""
-    columns = list(keys) + list(payload)
+    columns: list[ArithShare] = list(keys) + list(payload)
     for index in reversed(range(len(keys))):
-        sorted_key, rest = sort(
-            columns[index],
-            [c for j, c in enumerate(columns) if j != index],
-            key_bits=key_bits[index],
-        )
+        others = [c for j, c in enumerate(columns) if j != index]
+        sorted_key, moved = sort(columns[index], others, key_bits=key_bits[index])
+        rest = [_as_arith(c) for c in moved]
         columns = [*rest[:index], sorted_key, *rest[index:]]
     sorted_keys = [_as_arith(c) for c in columns[: len(keys)]]
     sorted_payload = [_as_arith(c) for c in columns[len(keys) :]]
