@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from shuyu.engine.secure.expressions import constant_bits
 from shuyu.mpc.boolean import and_bits
 from shuyu.mpc.compact import compact
 from shuyu.mpc.compare import equal, less_than
@@ -74,14 +75,13 @@ def group_starts(sorted_keys: Sequence[ArithShare]) -> BitShare:
     rt = sorted_keys[0].rt
     n = len(sorted_keys[0])
     if n <= 1:
-        return share_bits(rt, np.ones(n, dtype=bool) if rt.party == 0 else None, 0, n=n)
+        return constant_bits(rt, True, n)
     same = None
     for key in sorted_keys:
         eq = equal(key[1:], key[:-1])
         same = eq if same is None else and_bits(same, eq)
     assert same is not None
-    first = share_bits(rt, np.ones(1, dtype=bool) if rt.party == 0 else None, 0, n=1)
-    return BitShare.concatenate([first, ~same])
+    return BitShare.concatenate([constant_bits(rt, True, 1), ~same])
 
 
 def order_by_local_keys(
@@ -124,7 +124,7 @@ def totals(
     weighted = [valid * column for column in columns] if columns else []
     scanned = segmented_prefix_sums([*weighted, valid], starts)
     sums, counts = scanned[:-1], scanned[-1]
-    last = share_bits(rt, np.ones(1, dtype=bool) if rt.party == 0 else None, 0, n=1)
+    last = constant_bits(rt, True, 1)
     ends = BitShare.concatenate([starts.slice(1, n), last]) if n > 1 else last
     small = less_than(counts, min_size)
     keep = and_bits(ends, ~small)
