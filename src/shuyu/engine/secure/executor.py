@@ -1,0 +1,696 @@
+"""The secure executor: runs a bound query among the three compute parties.
+
+Every party runs the same code on the same plan (SPMD). A relation (:class:`Rel`) is a list of
+columns over a public number of rows; each column is either *plaintext at its owner* (only that
+party holds it; rows of all columns are aligned, and every party knows the row count) or
+*secret* (replicated shares), plus an optional secret row-validity bit (rows a secret filter
+dropped stay in place, marked invalid). How each node runs:
+
+* a sub-plan over one party's tables runs inside that party's own database (pushdown); the
+  result is plaintext at the owner; its row count is public;
+* a join of two parties' relations is a delegated join (``shuyu.psi``) in the mode the policy
+  allows: reveal-to-owners keeps each side's columns plaintext at their owner, aligned on the
+  join's rows; private mode yields secret shares, outer-join padding as NULL;
+* filters and expressions that need more than one owner's data run in secure computation on
+  shares (the owners share the columns they need; a filter marks rows invalid, never removes
+  them);
+* aggregates: totals of ``valid * not NULL * value``; ``GROUP BY`` by the keys' owner's
+  permutation (keys plaintext at one party) or by oblivious sorts (otherwise), with the
+  ``group_min_size`` threshold; ``AVG`` is opened as a sum and a count and divided afterwards;
+* the result is compacted (its row count is opened) and opened to the issuer only; a final
+  ``ORDER BY`` without ``LIMIT`` is applied by the issuer to the rows it receives.
+
+What the compute parties learn beyond row counts is what the plan's operators document: the
+delegated join's leakage (``docs/joins.md``), group counts (``aggregate``), and nothing else.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from shuyu.engine.data import ColumnData, Result, TableData
+from shuyu.engine.secure import aggregate as agg
+from shuyu.engine.secure.expressions import Evaluator, Truth, constant_bits
+from shuyu.engine.secure.values import (
+    Secret,
+    open_secret,
+    ring_values,
+    share_columns,
+    take_bits,
+    text_width,
+    text_words,
+)
+from shuyu.errors import ProtocolError, UnsupportedSql
+from shuyu.mpc.boolean import and_bits
+from shuyu.mpc.compact import compact
+from shuyu.mpc.compare import is_zero, msb
+from shuyu.mpc.convert import bit_inject
+from shuyu.mpc.runtime import Runtime
+from shuyu.mpc.shares import ArithShare, BitShare
+from shuyu.psi.delegated import JoinInput, JoinSpec, choose_matcher, delegated_join
+from shuyu.sql import plan
+from shuyu.sql.catalog import DataType, TypeKind
+
+LocalRunner = Callable[[plan.Node], TableData]
+
+
+@dataclass
+class Plain:
+    """A column held in plaintext by one compute party (``data`` is ``None`` elsewhere)."""
+
+    owner: int
+    type: DataType
+    data: ColumnData | None
+
+
+@dataclass
+class Rel:
+    """A relation during secure execution (see the module doc)."""
+
+    names: list[str]
+    columns: dict[str, Plain | Secret]
+    n: int
+    valid: BitShare | None = None
+    averages: dict[str, tuple[str, str]] = field(default_factory=dict)  # AVG = sum / count
+    dropped: int = 0  # groups dropped below group_min_size
+
+
+@dataclass(frozen=True)
+class ExecutionOptions:
+    """Public inputs of a run besides the plan."""
+
+    parties: Mapping[str, int]  # party name -> compute party id
+    issuer: str
+    group_min_size: int = 5
+    join_modes: Mapping[int, str] = field(default_factory=dict)  # id(join) order -> mode
+    reveal_joins: bool = False  # default mode when join_modes has no entry
+
+
+class SecureExecutor:
+    """Runs one query at one compute party."""
+
+    def __init__(
+        self, rt: Runtime, query: plan.Query, options: ExecutionOptions, local: LocalRunner | None
+    ) -> None:
+        self.rt = rt
+        self.query = query
+        self.options = options
+        self.local = local
+        self.issuer = options.parties[options.issuer]
+        self._join_counter = 0
+
+    # -- entry -------------------------------------------------------------------------
+
+    def run(self) -> Result | None:
+        """The result at the issuer's compute party, ``None`` at the others."""
+        root = self.query.root
+        tail: list[plan.Node] = []
+        while isinstance(root, plan.Sort):  # ordering only: done by the issuer on its rows
+            tail.append(root)
+            root = root.input
+        rel = self.relation(root)
+        return self._deliver(rel, root, tail)
+
+    # -- placement ---------------------------------------------------------------------
+
+    @functools.cache  # noqa: B019 - the executor lives for one query
+    def _owners(self, node: plan.Node) -> frozenset[str]:
+        if isinstance(node, plan.Scan):
+            return frozenset({node.party})
+        owners: set[str] = set()
+        for child in plan.children(node):
+            owners |= self._owners(child)
+        return frozenset(owners)
+
+    def relation(self, node: plan.Node) -> Rel:
+        owners = self._owners(node)
+        if len(owners) == 1:
+            return self._local(node, self.options.parties[next(iter(owners))])
+        if isinstance(node, plan.Join):
+            return self._join(node)
+        if isinstance(node, plan.Filter):
+            return self._filter(node)
+        if isinstance(node, plan.Project):
+            return self._project(node)
+        if isinstance(node, plan.Aggregate):
+            return self._aggregate(node)
+        if isinstance(node, plan.Distinct):
+            return self._distinct(node)
+        if isinstance(node, plan.Limit):
+            return self._limit(node)
+        raise UnsupportedSql(f"{type(node).__name__.upper()} across parties")
+
+    # -- leaves --------------------------------------------------------------------------
+
+    def _local(self, node: plan.Node, owner: int) -> Rel:
+        """Run a one-party sub-plan inside its owner's database; announce the row count."""
+        step = self.rt.round()
+        table = None
+        if self.rt.party == owner:
+            if self.local is None:
+                raise ProtocolError(f"party {owner} has no data access for its own tables")
+            table = self.local(node)
+            for peer in (0, 1, 2):
+                if peer != owner:
+                    self.rt.send(peer, step, np.array([table.rows], dtype=np.int64))
+            n = table.rows
+        else:
+            (count,) = self.rt.recv(owner, step, 1)
+            n = int(count[0])
+        columns: dict[str, Plain | Secret] = {}
+        for item in node.fields:
+            data = table.columns[item.name] if table is not None else None
+            columns[item.name] = Plain(owner, item.type, data)
+        return Rel([f.name for f in node.fields], columns, n)
+
+    # -- sharing -------------------------------------------------------------------------
+
+    def secrets(self, rel: Rel, names: Sequence[str]) -> dict[str, Secret]:
+        """The named columns as secrets, sharing plaintext ones from their owners (in place)."""
+        by_owner: dict[int, list[str]] = {}
+        for name in names:
+            column = rel.columns[name]
+            if isinstance(column, Plain):
+                by_owner.setdefault(column.owner, []).append(name)
+        for owner in sorted(by_owner):
+            wanted = by_owner[owner]
+            plains = [rel.columns[name] for name in wanted]
+            datas = [p.data if isinstance(p, Plain) else None for p in plains]
+            types = [p.type for p in plains]
+            shared = share_columns(
+                self.rt,
+                owner,
+                datas if self.rt.party == owner else [None] * len(wanted),
+                types,
+                rel.n,
+            )
+            for name, secret in zip(wanted, shared, strict=True):
+                rel.columns[name] = secret
+        out = {}
+        for name in names:
+            column = rel.columns[name]
+            assert isinstance(column, Secret)
+            out[name] = column
+        return out
+
+    def _valid_arith(self, rel: Rel) -> ArithShare:
+        if rel.valid is None:
+            return ArithShare(
+                self.rt, np.zeros(rel.n, np.uint64), np.zeros(rel.n, np.uint64)
+            ).add_public(1)
+        return bit_inject(rel.valid)
+
+    # -- join ----------------------------------------------------------------------------
+
+    def _join(self, node: plan.Join) -> Rel:
+        if node.kind not in ("inner", "left", "right", "full"):
+            raise UnsupportedSql(f"{node.kind.upper()} JOIN across parties")
+        if node.residual is not None and node.kind != "inner":
+            raise UnsupportedSql("an outer join with a non-equality condition across parties")
+        left, right = self.relation(node.left), self.relation(node.right)
+        owner_a, owner_b = _sole_owner(left), _sole_owner(right)
+        if owner_a is None or owner_b is None or owner_a == owner_b:
+            raise UnsupportedSql(
+                "a join whose sides are not each one party's plaintext rows (join chains across "
+                "three parties after a private join)"
+            )
+        if not all(isinstance(k, plan.ColumnRef) for k in (*node.left_keys, *node.right_keys)):
+            raise UnsupportedSql("join keys that are expressions across parties")
+        self._join_counter += 1
+        mode = self.options.join_modes.get(
+            self._join_counter, "reveal" if self.options.reveal_joins else "private"
+        )
+        matcher = choose_matcher(owner_a, owner_b)
+        spec = JoinSpec(
+            owner_a,
+            owner_b,
+            matcher,
+            how=node.kind,
+            mode=mode,
+            job=f"join-{self._join_counter}".encode(),
+        )
+        mine = None
+        side_rel = left if self.rt.party == owner_a else right
+        side_keys = node.left_keys if self.rt.party == owner_a else node.right_keys
+        widths = {} if mode == "reveal" else self._text_widths(left, owner_a, right, owner_b)
+        if self.rt.party in (owner_a, owner_b):
+            keys = [_key_values(side_rel.columns[k.name]) for k in side_keys]  # type: ignore[union-attr]
+            payload: list[np.ndarray] = []
+            fixed: list[bool] = []
+            if mode != "reveal":
+                payload, fixed = _payload(side_rel, self.rt, widths)
+            mine = JoinInput(keys, payload, fixed)
+        result = delegated_join(self.rt, spec, mine)
+        out = Rel([*left.names, *right.names], {}, result.size)
+        if mode == "reveal":
+            for rel, owner in ((left, owner_a), (right, owner_b)):
+                rows = result.rows if self.rt.party == owner else None
+                for name in rel.names:
+                    column = rel.columns[name]
+                    assert isinstance(column, Plain)
+                    data = _gather(column.data, rows) if rows is not None else None
+                    out.columns[name] = Plain(owner, column.type, data)
+        else:
+            for rel, shares, valid in (
+                (left, result.a_columns, result.a_valid),
+                (right, result.b_columns, result.b_valid),
+            ):
+                out.columns.update(_unpack_payload(rel, shares, valid, node.kind, widths))
+        if node.residual is not None:
+            return self._apply_filter(out, node.residual)
+        return out
+
+    def _text_widths(self, left: Rel, owner_a: int, right: Rel, owner_b: int) -> dict[str, int]:
+        """Each owner announces the width (8-byte words) of its string columns (public)."""
+        step = self.rt.round()
+        widths: dict[str, int] = {}
+        for rel, owner in ((left, owner_a), (right, owner_b)):
+            strings = [n for n in rel.names if rel.columns[n].type.kind is TypeKind.STRING]
+            if not strings:
+                continue
+            if self.rt.party == owner:
+                values = np.array(
+                    [text_width(rel.columns[n].data) for n in strings],  # type: ignore[union-attr,arg-type]
+                    dtype=np.int64,
+                )
+                for peer in (0, 1, 2):
+                    if peer != owner:
+                        self.rt.send(peer, step, values)
+            else:
+                (values,) = self.rt.recv(owner, step, 1)
+            widths.update(zip(strings, (int(v) for v in values), strict=True))
+        return widths
+
+    # -- row-wise operators ------------------------------------------------------------
+
+    def _evaluator(self, rel: Rel, exprs: Sequence[Any]) -> Evaluator:
+        names = sorted(
+            {
+                sub.name
+                for e in exprs
+                for sub in plan.sub_expressions(e)
+                if isinstance(sub, plan.ColumnRef)
+            }
+        )
+        return Evaluator(self.rt, self.secrets(rel, names), rel.n)
+
+    def _filter(self, node: plan.Filter) -> Rel:
+        return self._apply_filter(self.relation(node.input), node.predicate)
+
+    def _apply_filter(self, rel: Rel, predicate: plan.Expr) -> Rel:
+        truth: Truth = self._evaluator(rel, [predicate]).condition(predicate)
+        valid = truth.true if rel.valid is None else and_bits(rel.valid, truth.true)
+        return Rel(rel.names, rel.columns, rel.n, valid, rel.averages)
+
+    def _project(self, node: plan.Project) -> Rel:
+        rel = self.relation(node.input)
+        out = Rel([f.name for f in node.fields], {}, rel.n, rel.valid)
+        evaluator = None
+        for item, expr in node.items:
+            if isinstance(expr, plan.ColumnRef):
+                out.columns[item.name] = rel.columns[expr.name]
+                if expr.name in rel.averages:
+                    out.averages[item.name] = rel.averages[expr.name]
+                continue
+            if any(
+                isinstance(sub, plan.ColumnRef) and sub.name in rel.averages
+                for sub in plan.sub_expressions(expr)
+            ):
+                raise UnsupportedSql(f"an expression over AVG ({plan.render(expr)}) across parties")
+            if evaluator is None:
+                evaluator = self._evaluator(rel, [e for _, e in node.items])
+            value = evaluator.value(expr)
+            out.columns[item.name] = Secret(item.type, value.value, value.null, value.text)
+        for sum_name, count_name in rel.averages.values():
+            for hidden in (sum_name, count_name):
+                if hidden not in out.columns:
+                    out.columns[hidden] = rel.columns[hidden]
+        return out
+
+    # -- aggregation ---------------------------------------------------------------------
+
+    def _aggregate(self, node: plan.Aggregate) -> Rel:
+        rel = self.relation(node.input)
+        for _, call in node.aggregates:
+            if call.func in ("MIN", "MAX") or call.distinct:
+                raise UnsupportedSql(f"{plan.render(call)} across parties")
+        valid = self._valid_arith(rel)
+        evaluator = self._evaluator(
+            rel,
+            [e for _, e in node.keys] + [c.arg for _, c in node.aggregates if c.arg is not None],
+        )
+        # the columns to total per group; each is multiplied by the row validity there
+        terms: list[ArithShare] = [valid]  # term 0 counts the valid rows
+        # (field, func, the term it totals, the term counting its non-NULL rows, argument type)
+        items: list[tuple[str, str, int, int, DataType | None]] = []
+        for item, call in node.aggregates:
+            if call.arg is None:
+                items.append((item.name, "COUNT", 0, 0, None))
+                continue
+            value = evaluator.value(call.arg)
+            counted = 0
+            term = value.value
+            if value.null is not None:
+                present = bit_inject(~value.null)
+                terms.append(present)
+                counted = len(terms) - 1
+                term = present * value.value
+            if call.func == "COUNT":
+                items.append((item.name, "COUNT", counted, counted, None))
+                continue
+            terms.append(term)
+            items.append((item.name, call.func, len(terms) - 1, counted, value.type))
+        if node.keys:
+            return self._grouped(rel, node, evaluator, valid=valid, terms=terms, items=items)
+        totals = [(term if index == 0 else valid * term).sum() for index, term in enumerate(terms)]
+        return self._aggregate_rel(node, [], [t.reshape(1) for t in totals], items, n=1, dropped=0)
+
+    def _grouped(
+        self,
+        rel: Rel,
+        node: plan.Aggregate,
+        evaluator: Evaluator,
+        *,
+        valid: ArithShare,
+        terms: list[ArithShare],
+        items: list[tuple[str, str, int, int, DataType | None]],
+    ) -> Rel:
+        key_values = [evaluator.value(e) for _, e in node.keys]
+        key_columns = [k.value for k in key_values]
+        key_nulls = [bit_inject(k.null) for k in key_values if k.null is not None]
+        key_text = [word for k in key_values for word in (k.text or [])]
+        sort_keys = [*key_columns, *key_nulls]
+        owner = _plain_key_owner(rel, [e for _, e in node.keys])
+        if owner is not None:
+            codes = None
+            if self.rt.party == owner:
+                datas = [_plain_data(rel, e) for _, e in node.keys]
+                codes = _group_codes(datas)
+            moved, starts = agg.order_by_local_keys(
+                self.rt, owner, codes, rel.n, [*sort_keys, *key_text, valid, *terms[1:]]
+            )
+            carried = moved[: len(sort_keys) + len(key_text)]
+            moved_valid = moved[len(carried)]
+            moved_terms = moved[len(carried) + 1 :]
+        else:
+            bits = [_key_bits(k.type) for k in key_values] + [2] * len(key_nulls)
+            sorted_keys, rest, starts = agg.order_by_shared_keys(
+                sort_keys, [*key_text, valid, *terms[1:]], bits
+            )
+            carried = [*sorted_keys, *rest[: len(key_text)]]
+            moved_valid, moved_terms = rest[len(key_text)], rest[len(key_text) + 1 :]
+        grouped = agg.totals(starts, moved_valid, moved_terms, carried, self.options.group_min_size)
+        totals = [grouped.counts, *grouped.sums]
+        keys_out: list[Secret] = []
+        null_position = len(key_columns)
+        text_position = len(sort_keys)
+        for index, key in enumerate(key_values):
+            null = None
+            if key.null is not None:
+                null = _bits_from_01(grouped.keys[null_position])
+                null_position += 1
+            text = None
+            if key.text is not None:
+                width = len(key.text)
+                text = grouped.keys[text_position : text_position + width]
+                text_position += width
+            keys_out.append(Secret(key.type, grouped.keys[index], null, text))
+        return self._aggregate_rel(
+            node, keys_out, totals, items, n=grouped.groups, dropped=grouped.dropped
+        )
+
+    def _aggregate_rel(
+        self,
+        node: plan.Aggregate,
+        keys: list[Secret],
+        totals: list[ArithShare],
+        items: list[tuple[str, str, int, int, DataType | None]],
+        *,
+        n: int,
+        dropped: int,
+    ) -> Rel:
+        out = Rel([f.name for f in node.fields], {}, n, dropped=dropped)
+        for (item, _), key in zip(node.keys, keys, strict=True):
+            out.columns[item.name] = key
+        types = {f.name: f.type for f, _ in node.aggregates}
+        for name, func, total_of, count_of, argument in items:
+            total = totals[total_of]
+            if func == "COUNT":
+                out.columns[name] = Secret(types[name], total, None)
+                continue
+            counts = totals[count_of]
+            empty = _bits_from_zero_test(counts)
+            if func == "SUM":
+                out.columns[name] = Secret(types[name], total, empty)
+            else:  # AVG: opened as a sum and a count, divided by the receiver
+                sum_name, count_name = f"{name}#sum", f"{name}#count"
+                assert argument is not None
+                out.columns[sum_name] = Secret(argument, total, empty)
+                out.columns[count_name] = Secret(DataType(TypeKind.INT), counts, None)
+                out.averages[name] = (sum_name, count_name)
+        return out
+
+    def _distinct(self, node: plan.Distinct) -> Rel:
+        raise UnsupportedSql("SELECT DISTINCT across parties")
+
+    def _limit(self, node: plan.Limit) -> Rel:
+        raise UnsupportedSql("LIMIT across parties")
+
+    # -- delivery ----------------------------------------------------------------------
+
+    def _deliver(self, rel: Rel, root: plan.Node, tail: list[plan.Node]) -> Result | None:
+        """Compact invalid rows away, open every result column to the issuer only."""
+        if rel.valid is not None:
+            names = list(rel.columns)
+            secrets = self.secrets(rel, names)
+            ordered = [secrets[name] for name in names]
+            flat: list[ArithShare] = []
+            for secret in ordered:
+                flat.append(secret.value)
+                if secret.null is not None:
+                    flat.append(bit_inject(secret.null))
+                flat.extend(secret.text or [])
+            kept, count = compact(rel.valid, flat)
+            assert isinstance(count, int)
+            position = 0
+            for name, secret in zip(names, ordered, strict=True):
+                value = kept[position]
+                position += 1
+                null = None
+                if secret.null is not None:
+                    null = _bits_from_01(kept[position])  # type: ignore[arg-type]
+                    position += 1
+                width = len(secret.text or [])
+                text = list(kept[position : position + width]) if secret.text is not None else None
+                position += width
+                rel.columns[name] = Secret(secret.type, value, null, text)  # type: ignore[arg-type]
+            rel = Rel(rel.names, rel.columns, count, None, rel.averages)
+        opened: dict[str, ColumnData | None] = {}
+        for name, column in rel.columns.items():
+            if isinstance(column, Secret):
+                opened[name] = open_secret(column, [self.issuer])
+            else:
+                opened[name] = self._send_plain(column, rel.n)
+        if self.rt.party != self.issuer:
+            return None
+        return _result(self.query, root, tail, rel, opened)
+
+    def _send_plain(self, column: Plain, n: int) -> ColumnData | None:
+        """A plaintext column's owner sends it to the issuer (the policy allowed it)."""
+        if column.owner == self.issuer:
+            return column.data if self.rt.party == self.issuer else None
+        secret = share_columns(
+            self.rt,
+            column.owner,
+            [column.data] if self.rt.party == column.owner else [None],
+            [column.type],
+            n,
+        )[0]
+        return open_secret(secret, [self.issuer])
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _plain_key_owner(rel: Rel, keys: Sequence[plan.Expr]) -> int | None:
+    """The party holding every GROUP BY key in plaintext, if one does."""
+    owners = set()
+    for key in keys:
+        if not isinstance(key, plan.ColumnRef):
+            return None
+        column = rel.columns[key.name]
+        if not isinstance(column, Plain):
+            return None
+        owners.add(column.owner)
+    return owners.pop() if len(owners) == 1 else None
+
+
+def _plain_data(rel: Rel, key: plan.Expr) -> ColumnData:
+    assert isinstance(key, plan.ColumnRef)
+    column = rel.columns[key.name]
+    assert isinstance(column, Plain) and column.data is not None
+    return column.data
+
+
+def _sole_owner(rel: Rel) -> int | None:
+    owners = set()
+    for column in rel.columns.values():
+        if not isinstance(column, Plain):
+            return None
+        owners.add(column.owner)
+    if rel.valid is not None or len(owners) != 1:
+        return None
+    return owners.pop()
+
+
+def _key_values(column: Plain | Secret) -> np.ndarray:
+    assert isinstance(column, Plain)
+    data = column.data
+    assert data is not None
+    values = data.values.astype(object)
+    values[data.nulls] = None
+    return values
+
+
+def _payload(
+    rel: Rel, rt: Runtime, widths: Mapping[str, int]
+) -> tuple[list[np.ndarray], list[bool]]:
+    """An owner's columns as join payload: per column its ring values, its NULL flags (0/1),
+    and for strings the text words (``widths`` of them, announced beforehand)."""
+    payload: list[np.ndarray] = []
+    for name in rel.names:
+        column = rel.columns[name]
+        assert isinstance(column, Plain) and column.data is not None
+        payload.append(ring_values(column.data, rt.frac_bits))
+        payload.append(column.data.nulls.astype(np.int64))
+        if column.type.kind is TypeKind.STRING:
+            payload.extend(text_words(column.data, widths[name]))
+    return payload, [False] * len(payload)
+
+
+def _unpack_payload(
+    rel: Rel, shares: list[ArithShare], valid: BitShare, kind: str, widths: Mapping[str, int]
+) -> dict[str, Secret]:
+    out: dict[str, Secret] = {}
+    padded = kind != "inner"
+    position = 0
+    for name in rel.names:
+        column = rel.columns[name]
+        value, null01 = shares[position], shares[position + 1]
+        position += 2
+        frac = value.rt.frac_bits if column.type.kind is TypeKind.FLOAT else 0
+        value = ArithShare(value.rt, value.s0, value.s1, frac)
+        null = _bits_from_01(null01)
+        if padded:
+            null = null | ~valid
+        text = None
+        if column.type.kind is TypeKind.STRING:
+            text = shares[position : position + widths[name]]
+            position += widths[name]
+        out[name] = Secret(column.type, value, null, text)
+    return out
+
+
+def _bits_from_01(values: ArithShare) -> BitShare:
+    """Arithmetic 0/1 values as shared bits (one MSB: -v is all ones exactly when v = 1)."""
+    return msb(-values)
+
+
+def _bits_from_zero_test(counts: ArithShare) -> BitShare:
+    return is_zero(counts)
+
+
+def _gather(data: ColumnData | None, rows: np.ndarray) -> ColumnData:
+    assert data is not None
+    take = np.maximum(rows, 0)
+    values = data.values[take] if len(data) else np.zeros(rows.size, dtype=data.values.dtype)
+    nulls = (data.nulls[take] if len(data) else np.ones(rows.size, bool)) | (rows < 0)
+    if data.type.kind is TypeKind.STRING:
+        values = np.where(nulls, "", values).astype(object)
+    else:
+        values = np.where(nulls, np.zeros(1, dtype=values.dtype), values)
+    return ColumnData(data.type, values, nulls)
+
+
+def _group_codes(datas: Sequence[ColumnData]) -> np.ndarray:
+    """One integer per row, equal exactly when all key columns are equal (NULLs equal)."""
+    keys = [
+        tuple(
+            None if null else value
+            for value, null in zip(
+                (d.values[row] for d in datas), (d.nulls[row] for d in datas), strict=True
+            )
+        )
+        for row in range(len(datas[0]))
+    ]
+    index: dict[Any, int] = {}
+    return np.array([index.setdefault(key, len(index)) for key in keys], dtype=np.int64)
+
+
+def _key_bits(data_type: DataType) -> int | None:
+    if data_type.kind is TypeKind.BOOL:
+        return 2
+    if data_type.kind is TypeKind.DATE:
+        return 24
+    return None
+
+
+def _result(
+    query: plan.Query,
+    root: plan.Node,
+    tail: list[plan.Node],
+    rel: Rel,
+    opened: Mapping[str, ColumnData | None],
+) -> Result:
+    columns: list[list[Any]] = []
+    types: list[DataType] = []
+    for item in root.fields:
+        if item.name in rel.averages:
+            sum_name, count_name = rel.averages[item.name]
+            sums = opened[sum_name].to_python()  # type: ignore[union-attr]
+            counts = opened[count_name].to_python()  # type: ignore[union-attr]
+            values = [
+                None if not c else _divide(s, c, item.type)
+                for s, c in zip(sums, counts, strict=True)
+            ]
+        else:
+            values = opened[item.name].to_python()  # type: ignore[union-attr]
+        columns.append(values)
+        types.append(item.type)
+    rows = list(zip(*columns, strict=True)) if columns else [() for _ in range(rel.n)]
+    for node in reversed(tail):
+        rows = _sort_rows(rows, node, [f.name for f in root.fields])  # type: ignore[arg-type]
+    return Result(query.names, tuple(types), rows)
+
+
+def _divide(total: Any, count: int, result: DataType) -> Any:
+    if result.kind is TypeKind.DECIMAL:
+        quotient = Decimal(total) / Decimal(count)
+        return quotient.quantize(Decimal(1).scaleb(-result.scale))
+    return float(total) / count
+
+
+def _sort_rows(
+    rows: list[tuple[Any, ...]], node: plan.Sort, names: list[str]
+) -> list[tuple[Any, ...]]:
+    for key in reversed(node.keys):
+        if not isinstance(key.expr, plan.ColumnRef) or key.expr.name not in names:
+            raise UnsupportedSql(
+                "ORDER BY an expression that is not a result column, across parties"
+            )
+        position = names.index(key.expr.name)
+        nulls_first = key.nulls_first if key.nulls_first is not None else not key.descending
+        present = [r for r in rows if r[position] is not None]
+        missing = [r for r in rows if r[position] is None]
+        present.sort(key=lambda r: r[position], reverse=key.descending)
+        rows = missing + present if nulls_first else present + missing
+    return rows
+
+
+__all__ = ["ExecutionOptions", "SecureExecutor", "constant_bits", "take_bits"]
