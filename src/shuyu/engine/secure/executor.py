@@ -88,7 +88,7 @@ class ExecutionOptions:
     parties: Mapping[str, int]  # party name -> compute party id
     issuer: str
     group_min_size: int = 5
-    join_modes: Mapping[int, str] = field(default_factory=dict)  # id(join) order -> mode
+    join_modes: Mapping[int, str] = field(default_factory=dict)  # join's pre-order position
     reveal_joins: bool = False  # default mode when join_modes has no entry
 
 
@@ -104,6 +104,8 @@ class SecureExecutor:
         self.local = local
         self.issuer = options.parties[options.issuer]
         self._join_counter = 0
+        # plan nodes by their pre-order position: how the public options refer to them
+        self._position = {id(node): index for index, node in enumerate(plan.walk(query.root))}
 
     # -- entry -------------------------------------------------------------------------
 
@@ -224,7 +226,7 @@ class SecureExecutor:
             raise UnsupportedSql("join keys that are expressions across parties")
         self._join_counter += 1
         mode = self.options.join_modes.get(
-            self._join_counter, "reveal" if self.options.reveal_joins else "private"
+            self._position[id(node)], "reveal" if self.options.reveal_joins else "private"
         )
         matcher = choose_matcher(owner_a, owner_b)
         spec = JoinSpec(
@@ -314,9 +316,10 @@ class SecureExecutor:
         evaluator = None
         for item, expr in node.items:
             if isinstance(expr, plan.ColumnRef):
-                out.columns[item.name] = rel.columns[expr.name]
                 if expr.name in rel.averages:
                     out.averages[item.name] = rel.averages[expr.name]
+                else:
+                    out.columns[item.name] = rel.columns[expr.name]
                 continue
             if any(
                 isinstance(sub, plan.ColumnRef) and sub.name in rel.averages

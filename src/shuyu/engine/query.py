@@ -1,0 +1,135 @@
+"""Running a query of a local data space: plan once, then three party processes execute it.
+
+``run_query(space_path, issuer, sql)``:
+
+1. the coordinator (the caller) loads the space's catalogue, parses, binds, pushes filters down
+   (``shuyu.sql.optimize``) and checks the column policy for the issuer — a refused query never
+   starts a party;
+2. the compute parties are the parties whose tables the query reads, then the issuer, then
+   ``assist`` parties until there are three (more than three is not supported yet);
+3. three processes, connected by mutually authenticated TLS with certificates from a fresh
+   data-space CA (``shuyu.mpc.runner``), each open **only their own party's sources**, run the
+   secure executor on the same plan, and the issuer's process returns the result.
+
+``EXPLAIN`` stops after step 2 and returns the plan, where each part runs and what the policy
+lets each party learn.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from shuyu.config import MpcSettings
+from shuyu.engine.data import Result
+from shuyu.engine.secure.executor import ExecutionOptions, SecureExecutor
+from shuyu.engine.space import Space, load_space, open_space, read_space_file
+from shuyu.errors import UnsupportedSql
+from shuyu.mpc.runner import run_parties
+from shuyu.mpc.runtime import Runtime
+from shuyu.sql import plan
+from shuyu.sql.bind import bind
+from shuyu.sql.optimize import pushdown_filters
+from shuyu.sql.parse import parse
+from shuyu.sql.policy import PolicyReport, check_policy
+
+ASSIST = ("assist", "assist-2")
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A checked query, ready to run."""
+
+    query: plan.Query
+    report: PolicyReport
+    parties: tuple[str, str, str]  # compute party 0, 1, 2
+    options: ExecutionOptions
+
+    def explain(self) -> str:
+        lines = [
+            f"-- compute parties: {', '.join(f'{p} (#{i})' for i, p in enumerate(self.parties))}",
+            f"-- result revealed to: {self.options.issuer}",
+            plan.explain(self.query.root),
+            "-- what each party may learn:",
+            self.report.explain(),
+        ]
+        return "\n".join(lines)
+
+
+def plan_query(space: Space, issuer: str, sql: str, dialect: str = "mysql") -> Planned:
+    """Parse, bind, optimise and policy-check ``sql`` for ``issuer`` (no party runs)."""
+    query = pushdown_filters(bind(parse(sql, dialect), space.catalog, sql))
+    report = check_policy(query, space.catalog, issuer)
+    owners = sorted({n.party for n in plan.walk(query.root) if isinstance(n, plan.Scan)})
+    compute = list(owners)
+    if issuer not in compute:
+        compute.append(issuer)
+    for helper in ASSIST:
+        if len(compute) < 3:
+            compute.append(helper)
+    if len(compute) > 3:
+        raise UnsupportedSql(
+            f"a query over the tables of {len(owners)} parties with issuer {issuer} needs "
+            f"{len(compute)} compute parties; three are supported",
+            hint="Query at most three parties' tables at a time (the issuer counts as one).",
+        )
+    ids = {party: index for index, party in enumerate(compute)}
+    nodes = list(plan.walk(query.root))
+    join_modes = {}
+    group_min_size = 1
+    for index, node in enumerate(nodes):
+        policy = report.of(node)
+        if isinstance(node, plan.Join) and policy.join is not None:
+            join_modes[index] = policy.join.mode
+        if isinstance(node, plan.Aggregate) and policy.group is not None:
+            group_min_size = max(group_min_size, policy.group.group_min_size)
+    options = ExecutionOptions(ids, issuer, group_min_size=group_min_size, join_modes=join_modes)
+    return Planned(query, report, (compute[0], compute[1], compute[2]), options)
+
+
+def _party_program(
+    rt: Runtime,
+    space_path: str,
+    query: plan.Query,
+    parties: tuple[str, str, str],
+    options: ExecutionOptions,
+) -> Result | None:
+    """One compute party: open its own sources only, run the plan."""
+    me = parties[rt.party]
+    spec = read_space_file(space_path, os.environ)
+    mine = {key: table for key, table in spec.tables.items() if key[0] == me}
+    space = open_space(dataclasses.replace(spec, tables=mine, policies=()))
+    try:
+        local = space.run_local if mine else None
+        return SecureExecutor(rt, query, options, local).run()
+    finally:
+        space.close()
+
+
+def run_query(
+    space_path: str | Path,
+    issuer: str,
+    sql: str,
+    *,
+    dialect: str = "mysql",
+    settings: MpcSettings | None = None,
+) -> Result:
+    """Plan and run ``sql`` for ``issuer`` over three local party processes."""
+    space = load_space(space_path, env=os.environ)
+    try:
+        planned = plan_query(space, issuer, sql, dialect)
+    finally:
+        space.close()
+    results = run_parties(
+        _party_program,
+        str(space_path),
+        planned.query,
+        planned.parties,
+        planned.options,
+        settings=settings,
+    )
+    result = results[planned.options.parties[issuer]]
+    assert isinstance(result, Result)
+    return result
