@@ -314,3 +314,16 @@ def test_gather_plans_gather(index, sources, padded):
         moved = np.empty_like(block)
         moved[injective.first] = block
         assert np.array_equal(moved[: index.size], expected)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_semi_and_anti_joins_keep_each_left_row_once(mode):
+    keys_a = np.array([1, 2, 2, 3, None, 5], dtype=object)
+    keys_b = np.array([2, 2, 5, 7, None], dtype=object)
+    pay_a = np.arange(6, dtype=np.int64) * 10
+    for how, expected in (("semi", [10, 20, 50]), ("anti", [0, 30, 40])):
+        spec = JoinSpec(0, 1, 2, how=how, mode=mode)
+        inputs = {0: JoinInput([keys_a], [pay_a]), 1: JoinInput([keys_b])}
+        view = run_join(spec, inputs)[0]
+        assert sorted(view["a"][0].tolist()) == expected
+        assert view["size"] == len(expected)

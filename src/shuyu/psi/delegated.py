@@ -412,7 +412,10 @@ def _private_mode(rt: Runtime, state: _State) -> JoinResult:
         _raise_status(int(header[0]), spec)
         size = int(header[1])
     # side A's rows repeat only if B's keys can, and vice versa (declared in the public spec)
-    injective = (spec.unique_b, spec.unique_a)
+    # A semi/anti join takes each A row at most once; otherwise a side's rows repeat only if
+    # the other side's keys can (uniqueness is declared in the public spec)
+    semi = spec.how in ("semi", "anti")
+    injective = (spec.unique_b or semi, spec.unique_a)
     padded = spec.how != "inner" or spec.pad_to is not None
     lengths = (
         block_length(side_a.rows, size, injective[0], padded),

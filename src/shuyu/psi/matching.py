@@ -11,8 +11,8 @@ from typing import Literal
 
 import numpy as np
 
-How = Literal["inner", "left", "right", "full"]
-HOWS: tuple[str, ...] = ("inner", "left", "right", "full")
+How = Literal["inner", "left", "right", "full", "semi", "anti"]
+HOWS: tuple[str, ...] = ("inner", "left", "right", "full", "semi", "anti")
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,8 @@ class Match:
 
 
 def match_tags(tags_a: np.ndarray, tags_b: np.ndarray, how: How = "inner") -> Match:
-    """All pairs of equal tags (the N:M cross product per key), plus outer-join padding rows.
+    """All pairs of equal tags (the N:M cross product per key), plus outer-join padding rows;
+    for ``semi`` / ``anti``, each A row that has / has no equal B tag, once.
 
     Rows come grouped by tag; callers shuffle them before anyone else sees their order.
     """
@@ -106,6 +107,11 @@ def match_tags(tags_a: np.ndarray, tags_b: np.ndarray, how: How = "inner") -> Ma
     b_rank = offset % np.maximum(count_b[pair_group], 1)
     a_index = position[order[first[pair_group] + a_rank]]
     b_index = position[order[first[pair_group] + count_a[pair_group] + b_rank]]
+    if how in ("semi", "anti"):  # each A row once: with (semi) or without (anti) a match
+        chosen = (~is_b) & ((count_b[group] > 0) if how == "semi" else (count_b[group] == 0))
+        rows = position[order[chosen]]
+        index = JoinIndex(rows.astype(np.int64), np.full(rows.size, -1, dtype=np.int64))
+        return Match(index, bool(np.any(count_a > 1)), bool(np.any(count_b > 1)))
     parts_a, parts_b = [a_index], [b_index]
     if how in ("left", "full"):
         lonely = (~is_b) & (count_b[group] == 0)

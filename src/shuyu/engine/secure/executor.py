@@ -211,7 +211,7 @@ class SecureExecutor:
     # -- join ----------------------------------------------------------------------------
 
     def _join(self, node: plan.Join) -> Rel:
-        if node.kind not in ("inner", "left", "right", "full"):
+        if node.kind not in ("inner", "left", "right", "full", "semi", "anti"):
             raise UnsupportedSql(f"{node.kind.upper()} JOIN across parties")
         if node.residual is not None and node.kind != "inner":
             raise UnsupportedSql("an outer join with a non-equality condition across parties")
@@ -241,17 +241,22 @@ class SecureExecutor:
         side_rel = left if self.rt.party == owner_a else right
         side_keys = node.left_keys if self.rt.party == owner_a else node.right_keys
         widths = {} if mode == "reveal" else self._text_widths(left, owner_a, right, owner_b)
+        if node.kind in ("semi", "anti"):
+            widths = {name: w for name, w in widths.items() if name in left.columns}
         if self.rt.party in (owner_a, owner_b):
             keys = [_key_values(side_rel.columns[k.name]) for k in side_keys]  # type: ignore[union-attr]
             payload: list[np.ndarray] = []
             fixed: list[bool] = []
-            if mode != "reveal":
+            semi_right = node.kind in ("semi", "anti") and self.rt.party == owner_b
+            if mode != "reveal" and not semi_right:
                 payload, fixed = _payload(side_rel, self.rt, widths)
             mine = JoinInput(keys, payload, fixed)
         result = delegated_join(self.rt, spec, mine)
-        out = Rel([*left.names, *right.names], {}, result.size)
+        semi = node.kind in ("semi", "anti")
+        out = Rel([*left.names] + ([] if semi else [*right.names]), {}, result.size)
+        sides = [(left, owner_a)] if semi else [(left, owner_a), (right, owner_b)]
         if mode == "reveal":
-            for rel, owner in ((left, owner_a), (right, owner_b)):
+            for rel, owner in sides:
                 rows = result.rows if self.rt.party == owner else None
                 for name in rel.names:
                     column = rel.columns[name]
@@ -259,10 +264,10 @@ class SecureExecutor:
                     data = _gather(column.data, rows) if rows is not None else None
                     out.columns[name] = Plain(owner, column.type, data)
         else:
-            for rel, shares, valid in (
-                (left, result.a_columns, result.a_valid),
-                (right, result.b_columns, result.b_valid),
-            ):
+            unpacked = [(left, result.a_columns, result.a_valid)]
+            if not semi:
+                unpacked.append((right, result.b_columns, result.b_valid))
+            for rel, shares, valid in unpacked:
                 out.columns.update(_unpack_payload(rel, shares, valid, node.kind, widths))
         if node.residual is not None:
             return self._apply_filter(out, node.residual)
@@ -581,7 +586,7 @@ def _unpack_payload(
     rel: Rel, shares: list[ArithShare], valid: BitShare, kind: str, widths: Mapping[str, int]
 ) -> dict[str, Secret]:
     out: dict[str, Secret] = {}
-    padded = kind != "inner"
+    padded = kind in ("left", "right", "full")
     position = 0
     for name in rel.names:
         column = rel.columns[name]
