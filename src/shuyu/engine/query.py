@@ -78,14 +78,14 @@ def plan_query(space: Space, issuer: str, sql: str, dialect: str = "mysql") -> P
     ids = {party: index for index, party in enumerate(compute)}
     nodes = list(plan.walk(query.root))
     join_modes = {}
-    group_min_size = 1
+    group_min_sizes = {}
     for index, node in enumerate(nodes):
         policy = report.of(node)
         if isinstance(node, plan.Join) and policy.join is not None:
             join_modes[index] = policy.join.mode
-        if isinstance(node, plan.Aggregate) and policy.group is not None:
-            group_min_size = max(group_min_size, policy.group.group_min_size)
-    options = ExecutionOptions(ids, issuer, group_min_size=group_min_size, join_modes=join_modes)
+        if policy.group is not None:
+            group_min_sizes[index] = policy.group.group_min_size
+    options = ExecutionOptions(ids, issuer, join_modes=join_modes, group_min_sizes=group_min_sizes)
     return Planned(query, report, (compute[0], compute[1], compute[2]), options)
 
 

@@ -49,10 +49,11 @@ from shuyu.engine.secure.values import (
 from shuyu.errors import ProtocolError, UnsupportedSql
 from shuyu.mpc.boolean import and_bits
 from shuyu.mpc.compact import compact
-from shuyu.mpc.compare import is_zero, msb
+from shuyu.mpc.compare import is_zero, less_than, msb
 from shuyu.mpc.convert import bit_inject
 from shuyu.mpc.runtime import Runtime
 from shuyu.mpc.shares import ArithShare, BitShare
+from shuyu.mpc.sharing import reveal
 from shuyu.psi.delegated import JoinInput, JoinSpec, choose_matcher, delegated_join
 from shuyu.sql import plan
 from shuyu.sql.catalog import DataType, TypeKind
@@ -87,7 +88,8 @@ class ExecutionOptions:
 
     parties: Mapping[str, int]  # party name -> compute party id
     issuer: str
-    group_min_size: int = 5
+    group_min_size: int = 1  # for aggregates the mapping below does not name
+    group_min_sizes: Mapping[int, int] = field(default_factory=dict)  # aggregate's position -> k
     join_modes: Mapping[int, str] = field(default_factory=dict)  # join's pre-order position
     reveal_joins: bool = False  # default mode when join_modes has no entry
 
@@ -377,7 +379,14 @@ class SecureExecutor:
         if node.keys:
             return self._grouped(rel, node, evaluator, valid=valid, terms=terms, items=items)
         totals = [(term if index == 0 else valid * term).sum() for index, term in enumerate(terms)]
-        return self._aggregate_rel(node, [], [t.reshape(1) for t in totals], items, n=1, dropped=0)
+        out = self._aggregate_rel(node, [], [t.reshape(1) for t in totals], items, n=1, dropped=0)
+        k = self._min_size(node)
+        if k > 1:  # the one group of a global aggregate is dropped too when too small
+            small = less_than(totals[0].reshape(1), k)
+            out.valid = ~small
+            opened = reveal(bit_inject(small).sum())
+            out.dropped = int(opened) if opened is not None else 0
+        return out
 
     def _grouped(
         self,
@@ -413,7 +422,7 @@ class SecureExecutor:
             )
             carried = [*sorted_keys, *rest[: len(key_text)]]
             moved_valid, moved_terms = rest[len(key_text)], rest[len(key_text) + 1 :]
-        grouped = agg.totals(starts, moved_valid, moved_terms, carried, self.options.group_min_size)
+        grouped = agg.totals(starts, moved_valid, moved_terms, carried, self._min_size(node))
         totals = [grouped.counts, *grouped.sums]
         keys_out: list[Secret] = []
         null_position = len(key_columns)
@@ -431,6 +440,11 @@ class SecureExecutor:
             keys_out.append(Secret(key.type, grouped.keys[index], null, text))
         return self._aggregate_rel(
             node, keys_out, totals, items, n=grouped.groups, dropped=grouped.dropped
+        )
+
+    def _min_size(self, node: plan.Node) -> int:
+        return self.options.group_min_sizes.get(
+            self._position[id(node)], self.options.group_min_size
         )
 
     def _aggregate_rel(
