@@ -96,6 +96,19 @@ class EcdhPsiSettings:
 
 
 @dataclass(frozen=True)
+class SourceSettings:
+    """Data sources of a space (`shuyu query --space`)."""
+
+    connect_timeout_s: float = _setting(
+        10.0,
+        "Seconds to wait for a database server of a space to accept a connection before "
+        "failing with source.unavailable.",
+        minimum=1,
+        maximum=600,
+    )
+
+
+@dataclass(frozen=True)
 class LogSettings:
     """Logging."""
 
@@ -109,6 +122,7 @@ class Settings:
     mpc: MpcSettings = field(default_factory=MpcSettings)
     log: LogSettings = field(default_factory=LogSettings)
     ecdh_psi: EcdhPsiSettings = field(default_factory=EcdhPsiSettings)
+    sources: SourceSettings = field(default_factory=SourceSettings)
 
     def replace(self, **overrides: Any) -> Settings:
         """A copy with dotted-name overrides, validated like any other source."""
@@ -144,7 +158,12 @@ def iter_settings() -> Iterator[SettingInfo]:
             )
 
 
-_SECTIONS: dict[str, type] = {"mpc": MpcSettings, "log": LogSettings, "ecdh_psi": EcdhPsiSettings}
+_SECTIONS: dict[str, type] = {
+    "mpc": MpcSettings,
+    "log": LogSettings,
+    "ecdh_psi": EcdhPsiSettings,
+    "sources": SourceSettings,
+}
 _FIELD_TYPES: dict[str, type] = {
     f"{section}.{f.name}": {"int": int, "float": float, "str": str, "bool": bool}[str(f.type)]
     for section, cls in _SECTIONS.items()

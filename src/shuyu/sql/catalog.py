@@ -104,13 +104,18 @@ class Table:
 
 @dataclass(frozen=True)
 class PolicyRule:
-    """``allow`` grants on ``party.table.column`` to receiver ``to`` (a party or ``*``)."""
+    """``allow`` grants on ``party.table.column`` to receiver ``to`` (a party or ``*``).
+
+    ``group_min_size``, when set, raises the minimum group size (k) of every grouping that reads
+    the column, for that receiver (``docs/policy.md``, "Minimum group size").
+    """
 
     party: str
     table: str
     column: str
     to: str
     allow: frozenset[Grant]
+    group_min_size: int | None = None
 
 
 @dataclass

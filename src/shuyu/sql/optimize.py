@@ -72,14 +72,18 @@ def _push(node: plan.Node) -> plan.Node:
             else:
                 kept.append(part)
         if to_left or to_right:
-            pushed = dataclasses.replace(join, left=_with_filter(join.left, to_left),
-                                         right=_with_filter(join.right, to_right))
+            pushed = dataclasses.replace(
+                join,
+                left=_with_filter(join.left, to_left),
+                right=_with_filter(join.right, to_right),
+            )
             moved: plan.Node = _push(pushed)
             return plan.Filter(moved, _conjoin(kept), node.fields) if kept else moved
     if isinstance(node, plan.Filter) and isinstance(node.input, plan.Filter):
         inner = node.input
-        merged = plan.Filter(inner.input, plan.Binary("AND", inner.predicate, node.predicate, BOOL),
-                             node.fields)
+        merged = plan.Filter(
+            inner.input, plan.Binary("AND", inner.predicate, node.predicate, BOOL), node.fields
+        )
         return _push(merged)
     return _rebuild(node)
 

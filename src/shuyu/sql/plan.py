@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Literal, Union
 
 from shuyu.sql.catalog import DataType
+from shuyu.sql.values import to_python
 
 
 @dataclass(frozen=True)
@@ -362,7 +363,7 @@ def render(expr: Any) -> str:
     if isinstance(expr, ColumnRef):
         return expr.name
     if isinstance(expr, Const):
-        return "NULL" if expr.value is None else repr(expr.value)
+        return "NULL" if expr.value is None else _literal(expr)
     if isinstance(expr, Binary):
         return f"({render(expr.left)} {expr.op} {render(expr.right)})"
     if isinstance(expr, Unary):
@@ -386,10 +387,23 @@ def render(expr: Any) -> str:
         if expr.partition_by:
             parts.append("PARTITION BY " + ", ".join(render(e) for e in expr.partition_by))
         if expr.order_by:
-            parts.append("ORDER BY " + ", ".join(
-                render(k.expr) + (" DESC" if k.descending else "") for k in expr.order_by))
+            parts.append(
+                "ORDER BY "
+                + ", ".join(
+                    render(k.expr) + (" DESC" if k.descending else "") for k in expr.order_by
+                )
+            )
         return f"{expr.func}() OVER ({' '.join(parts)})"
     return repr(expr)
+
+
+def _literal(const: Const) -> str:
+    """A constant as SQL: DECIMAL, DATE and TIMESTAMP shown as values, not as stored."""
+    kind = const.type.kind.value
+    if kind in ("DECIMAL", "DATE", "TIMESTAMP"):
+        value = to_python(const.value, const.type)
+        return str(value) if kind == "DECIMAL" else f"{kind} '{value}'"
+    return repr(const.value)
 
 
 def explain(node: Node, indent: int = 0) -> str:
@@ -403,8 +417,10 @@ def explain(node: Node, indent: int = 0) -> str:
     elif isinstance(node, Project):
         line = "Project " + ", ".join(f"{render(e)} AS {f.name}" for f, e in node.items)
     elif isinstance(node, Join):
-        keys = " AND ".join(f"{render(a)} = {render(b)}"
-                            for a, b in zip(node.left_keys, node.right_keys, strict=True))
+        keys = " AND ".join(
+            f"{render(a)} = {render(b)}"
+            for a, b in zip(node.left_keys, node.right_keys, strict=True)
+        )
         residual = f" AND {render(node.residual)}" if node.residual is not None else ""
         line = f"Join {node.kind.upper()} ON {keys or 'TRUE'}{residual}"
     elif isinstance(node, Aggregate):
@@ -412,8 +428,9 @@ def explain(node: Node, indent: int = 0) -> str:
         aggs = ", ".join(f"{render(a)} AS {f.name}" for f, a in node.aggregates)
         line = f"Aggregate keys=[{keys}] aggregates=[{aggs}]"
     elif isinstance(node, Sort):
-        line = "Sort " + ", ".join(render(k.expr) + (" DESC" if k.descending else "")
-                                   for k in node.keys)
+        line = "Sort " + ", ".join(
+            render(k.expr) + (" DESC" if k.descending else "") for k in node.keys
+        )
     elif isinstance(node, Limit):
         line = f"Limit {node.limit} OFFSET {node.offset}"
     elif isinstance(node, Distinct):
