@@ -6,7 +6,7 @@ import dataclasses
 import os
 from typing import Any
 
-from shuyu.engine.query import Planned
+from shuyu.engine.query import Planned, local_runner
 from shuyu.engine.secure.executor import SecureExecutor
 from shuyu.engine.space import open_space, read_space_file
 from shuyu.errors import ShuyuError
@@ -21,22 +21,32 @@ def run_many(rt: Runtime, space_path: str, plans: list[Any]) -> list[Any]:
     """
     outcomes: list[Any] = []
     spec = read_space_file(space_path, os.environ)
-    for index, planned in enumerate(plans):
-        if planned is None:
-            outcomes.append(None)
-            continue
-        query, parties, options = planned
-        me = parties[rt.party]
-        mine = {key: table for key, table in spec.tables.items() if key[0] == me}
-        space = open_space(dataclasses.replace(spec, tables=mine, policies=()))
-        session = Runtime(rt.party, rt.transport, rt.settings, session=index + 1)
-        try:
-            local = space.run_local if mine else None
-            outcomes.append(SecureExecutor(session, query, options, local).run())
-        except ShuyuError as error:
-            outcomes.append(error.code)
-        finally:
-            space.close()
+    spaces = {}
+    try:
+        for index, planned in enumerate(plans):
+            if planned is None:
+                outcomes.append(None)
+                continue
+            query, parties, options = planned
+            me = parties[rt.party]
+            if me not in spaces:  # each party opens only its own sources, once
+                mine = {key: table for key, table in spec.tables.items() if key[0] == me}
+                spaces[me] = (
+                    open_space(dataclasses.replace(spec, tables=mine, policies=()))
+                    if mine
+                    else None
+                )
+            space = spaces[me]
+            try:
+                session = Runtime(rt.party, rt.transport, rt.settings, session=index + 1)
+                local = local_runner(space) if space is not None else None
+                outcomes.append(SecureExecutor(session, query, options, local).run())
+            except ShuyuError as error:
+                outcomes.append(error.code)
+    finally:
+        for space in spaces.values():
+            if space is not None:
+                space.close()
     return outcomes
 
 

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shuyu.config import MpcSettings
-from shuyu.engine.data import Result
-from shuyu.engine.secure.executor import ExecutionOptions, SecureExecutor
+from shuyu.engine.data import ColumnData, Result, TableData
+from shuyu.engine.reference import execute
+from shuyu.engine.secure.executor import ExecutionOptions, LocalRunner, SecureExecutor
 from shuyu.engine.space import Space, load_space, open_space, read_space_file
 from shuyu.errors import UnsupportedSql
 from shuyu.mpc.runner import run_parties
@@ -89,6 +90,36 @@ def plan_query(space: Space, issuer: str, sql: str, dialect: str = "mysql") -> P
     return Planned(query, report, (compute[0], compute[1], compute[2]), options)
 
 
+def local_runner(space: Space) -> LocalRunner:
+    """Run one party's sub-plans inside its database; where the database's SQL cannot express
+    a sub-plan (``sql.unsupported`` from the pushdown), read the tables it scans and run it with
+    the reference executor, in the owner's own process."""
+
+    def run(node: plan.Node) -> TableData:
+        try:
+            return space.run_local(node)
+        except UnsupportedSql:
+            pass
+        tables: dict[tuple[str, str], TableData] = {}
+        for scan in (n for n in plan.walk(node) if isinstance(n, plan.Scan)):
+            read = space.run_local(scan)
+            prefix = len(scan.alias) + 1
+            columns = {f.name[prefix:]: read.columns[f.name] for f in scan.fields}
+            previous = tables.get((scan.party, scan.table))
+            if previous is not None:
+                columns = {**previous.columns, **columns}
+            tables[(scan.party, scan.table)] = TableData(read.rows, columns)
+        result = execute(plan.Query(node, tuple(f.name for f in node.fields), ""), tables)
+        values = list(zip(*result.rows, strict=True)) if result.rows else [()] * len(node.fields)
+        columns = {
+            item.name: ColumnData.from_python(item.type, list(values[index]) if result.rows else [])
+            for index, item in enumerate(node.fields)
+        }
+        return TableData(len(result.rows), columns)
+
+    return run
+
+
 def _party_program(
     rt: Runtime,
     space_path: str,
@@ -102,7 +133,7 @@ def _party_program(
     mine = {key: table for key, table in spec.tables.items() if key[0] == me}
     space = open_space(dataclasses.replace(spec, tables=mine, policies=()))
     try:
-        local = space.run_local if mine else None
+        local = local_runner(space) if mine else None
         return SecureExecutor(rt, query, options, local).run()
     finally:
         space.close()

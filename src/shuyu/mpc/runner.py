@@ -171,7 +171,14 @@ def _collect(pipes: list[Connection], processes: list[Any], limit: float) -> lis
     for party, pipe in enumerate(pipes):
         if not pipe.poll(max(0.0, deadline - time.monotonic())):
             raise PeerUnavailable(f"party {party} did not start within {limit:.0f} s")
-        kind, value = pipe.recv()
+        try:
+            kind, value = pipe.recv()
+        except EOFError:
+            raise PartyFailed(
+                f"party {party} exited before it started (exit status "
+                f"{processes[party].exitcode}); a program run by parties must be importable "
+                "and the calling script guarded by `if __name__ == '__main__':`"
+            ) from None
         if kind != "port":
             raise _rebuild_error(value, party)
         ports.append(value)

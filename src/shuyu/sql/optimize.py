@@ -65,9 +65,13 @@ def _push(node: plan.Node) -> plan.Node:
         kept: list[plan.Expr] = []
         for part in _conjuncts(node.predicate):
             used = _columns(part)
-            if used and used <= left_names and join.kind in ("inner", "left", "semi", "anti"):
+            if (
+                used
+                and used <= left_names
+                and join.kind in ("inner", "cross", "left", "semi", "anti")
+            ):
                 to_left.append(part)
-            elif used and used <= right_names and join.kind in ("inner", "right"):
+            elif used and used <= right_names and join.kind in ("inner", "cross", "right"):
                 to_right.append(part)
             else:
                 kept.append(part)

@@ -46,7 +46,7 @@ from shuyu.engine.secure.values import (
     text_width,
     text_words,
 )
-from shuyu.errors import ProtocolError, UnsupportedSql
+from shuyu.errors import ProtocolError, ShuyuError, UnsupportedSql
 from shuyu.mpc.boolean import and_bits
 from shuyu.mpc.compact import compact
 from shuyu.mpc.compare import is_zero, less_than, msb
@@ -157,16 +157,25 @@ class SecureExecutor:
         step = self.rt.round()
         table = None
         if self.rt.party == owner:
-            if self.local is None:
-                raise ProtocolError(f"party {owner} has no data access for its own tables")
-            table = self.local(node)
+            try:
+                if self.local is None:
+                    raise ProtocolError(f"party {owner} has no data access for its own tables")
+                table = self.local(node)
+            except ShuyuError as error:  # every party fails alike, nobody waits for rows
+                notice = _error_notice(error)
+                for peer in (0, 1, 2):
+                    if peer != owner:
+                        self.rt.send(peer, step, np.array([-1], dtype=np.int64), notice)
+                raise
             for peer in (0, 1, 2):
                 if peer != owner:
                     self.rt.send(peer, step, np.array([table.rows], dtype=np.int64))
             n = table.rows
         else:
-            (count,) = self.rt.recv(owner, step, 1)
-            n = int(count[0])
+            arrays = self.rt.recv(owner, step)
+            n = int(arrays[0][0])
+            if n < 0:
+                raise _error_from_notice(arrays[1], owner)
         columns: dict[str, Plain | Secret] = {}
         for item in node.fields:
             data = table.columns[item.name] if table is not None else None
@@ -213,6 +222,8 @@ class SecureExecutor:
     # -- join ----------------------------------------------------------------------------
 
     def _join(self, node: plan.Join) -> Rel:
+        if not node.left_keys and node.kind in ("cross", "inner", "semi", "anti"):
+            return self._keyless_join(node)
         if node.kind not in ("inner", "left", "right", "full", "semi", "anti"):
             raise UnsupportedSql(f"{node.kind.upper()} JOIN across parties")
         if node.residual is not None and node.kind != "inner":
@@ -271,6 +282,43 @@ class SecureExecutor:
                 unpacked.append((right, result.b_columns, result.b_valid))
             for rel, shares, valid in unpacked:
                 out.columns.update(_unpack_payload(rel, shares, valid, node.kind, widths))
+        if node.residual is not None:
+            return self._apply_filter(out, node.residual)
+        return out
+
+    def _keyless_join(self, node: plan.Join) -> Rel:
+        """A join without equality keys: a cross product of public sizes (then the residual as a
+        secret filter), or a semi/anti join on whether the right side has rows at all."""
+        left, right = self.relation(node.left), self.relation(node.right)
+        if node.kind in ("semi", "anti"):
+            left_names = set(left.names)
+            residual = node.residual
+            if right.valid is not None or (
+                residual is not None
+                and not {
+                    sub.name
+                    for sub in plan.sub_expressions(residual)
+                    if isinstance(sub, plan.ColumnRef)
+                }
+                <= left_names
+            ):
+                raise UnsupportedSql("an EXISTS subquery with a condition across parties")
+            if right.n == 0:  # sizes are public: nothing can match
+                return left if node.kind == "anti" else _select_rows(left, np.zeros(0, np.int64))
+            if residual is None:
+                return left if node.kind == "semi" else _select_rows(left, np.zeros(0, np.int64))
+            truth = self._evaluator(left, [residual]).condition(residual)
+            keep = truth.true if node.kind == "semi" else ~truth.true
+            valid = keep if left.valid is None else and_bits(left.valid, keep)
+            return Rel(left.names, left.columns, left.n, valid, left.averages)
+        rows = np.repeat(np.arange(left.n), right.n)
+        cols = np.tile(np.arange(right.n), left.n)
+        out = _select_rows(left, rows)
+        other = _select_rows(right, cols)
+        out.names = [*left.names, *right.names]
+        out.columns.update(other.columns)
+        if other.valid is not None:
+            out.valid = other.valid if out.valid is None else and_bits(out.valid, other.valid)
         if node.residual is not None:
             return self._apply_filter(out, node.residual)
         return out
@@ -540,6 +588,35 @@ class SecureExecutor:
 # --- helpers --------------------------------------------------------------------------------
 
 
+def _error_notice(error: ShuyuError) -> np.ndarray:
+    """An error's code and message as bytes, to fail the other parties with the same error
+    (messages never hold data values: see shuyu.errors)."""
+    text = f"{error.code}\n{error.message}\n{error.hint}".encode()
+    return np.frombuffer(text, dtype=np.uint8).copy()
+
+
+def _error_from_notice(notice: np.ndarray, owner: int) -> ShuyuError:
+    code, _, rest = notice.tobytes().decode("utf-8", "replace").partition("\n")
+    message, _, hint = rest.partition("\n")
+    cls = ShuyuError.registry.get(code, ShuyuError)
+    return cls(f"party {owner}: {message}", hint=hint)
+
+
+def _select_rows(rel: Rel, rows: np.ndarray) -> Rel:
+    """The relation's rows at public positions ``rows`` (local at every party)."""
+    columns: dict[str, Plain | Secret] = {}
+    for name, column in rel.columns.items():
+        if isinstance(column, Plain):
+            data = None
+            if column.data is not None:
+                data = ColumnData(column.type, column.data.values[rows], column.data.nulls[rows])
+            columns[name] = Plain(column.owner, column.type, data)
+        else:
+            columns[name] = column.take(rows)
+    valid = take_bits(rel.valid, rows) if rel.valid is not None else None
+    return Rel(list(rel.names), columns, int(rows.size), valid, dict(rel.averages))
+
+
 def _plain_key_owner(rel: Rel, keys: Sequence[plan.Expr]) -> int | None:
     """The party holding every GROUP BY key in plaintext, if one does."""
     owners = set()
@@ -572,9 +649,15 @@ def _sole_owner(rel: Rel) -> int | None:
 
 
 def _key_values(column: Plain | Secret) -> np.ndarray:
+    """Join key values for the delegated join: NULL as ``None``; typed as the plan types them
+    (an empty column keeps its type, so both sides' key types agree)."""
     assert isinstance(column, Plain)
     data = column.data
     assert data is not None
+    if not data.nulls.any():
+        if column.type.kind is TypeKind.STRING:
+            return np.array(data.values.tolist(), dtype=str) if len(data) else np.array([], str)
+        return data.values.astype(np.int64)
     values = data.values.astype(object)
     values[data.nulls] = None
     return values

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shuyu.engine.secure.values import Secret, string_code
+from shuyu.engine.data import ColumnData
+from shuyu.engine.secure.values import Secret, string_code, text_width, text_words
 from shuyu.errors import UnsupportedSql
 from shuyu.mpc.arithmetic import mul, mul_public_real
 from shuyu.mpc.boolean import and_bits, or_bits
@@ -115,6 +116,12 @@ class Evaluator:
             value = _zeros(rt, n, rt.frac_bits).add_public(float(const.value))
         elif kind is TypeKind.STRING:
             value = _zeros(rt, n).add_public(string_code(str(const.value)))
+            column = ColumnData(
+                const.type, np.full(n, str(const.value), dtype=object), np.zeros(n, dtype=bool)
+            )
+            words = text_words(column, text_width(column))
+            text = [_zeros(rt, n).add_public(row) for row in words]
+            return Secret(const.type, value, None, text)
         else:
             value = _zeros(rt, n).add_public(int(const.value))
         return Secret(const.type, value, None)
@@ -200,19 +207,48 @@ class Evaluator:
         return result
 
     def choose(self, bits: BitShare, if_true: Secret, if_false: Secret, result: DataType) -> Secret:
-        """Row-wise ``bits ? if_true : if_false`` (values, NULL bits and text)."""
-        a, b = (
-            self.align(if_true, if_false)
-            if if_true.type.kind is not TypeKind.STRING
-            else (if_true.value, if_false.value)
+        """Row-wise ``bits ? if_true : if_false`` (values, NULL bits and a string's text), all
+        columns in one multiplication round."""
+        strings = if_true.type.kind is TypeKind.STRING
+        a, b = (if_true.value, if_false.value) if strings else self.align(if_true, if_false)
+        firsts, seconds = [a], [b]
+        width = 0
+        if strings:
+            width = max(len(if_true.text or []), len(if_false.text or []))
+            firsts += self._padded_text(if_true, width)
+            seconds += self._padded_text(if_false, width)
+        selector = bit_inject(bits)
+        stacked = mul(
+            ArithShare.concatenate([selector] * len(firsts)),
+            ArithShare.concatenate(
+                [
+                    ArithShare(self.rt, (x - y).s0, (x - y).s1)
+                    for x, y in zip(firsts, seconds, strict=True)
+                ]
+            ),
         )
-        value = mux(bits, a, b)
+        n = self.n
+        chosen = [
+            ArithShare(
+                self.rt,
+                (y + stacked[k * n : (k + 1) * n]).s0,
+                (y + stacked[k * n : (k + 1) * n]).s1,
+                y.frac_bits,
+            )
+            for k, y in enumerate(seconds)
+        ]
         null: BitShare | None = None
         if if_true.null is not None or if_false.null is not None:
             t_null = if_true.null if if_true.null is not None else self.never()
             f_null = if_false.null if if_false.null is not None else self.never()
             null = f_null ^ and_bits(bits, t_null ^ f_null)
-        return Secret(result, value, null)
+        return Secret(result, chosen[0], null, chosen[1:] if strings else None)
+
+    def _padded_text(self, secret: Secret, width: int) -> list[ArithShare]:
+        words = list(secret.text or [])
+        while len(words) < width:
+            words.append(_zeros(self.rt, self.n))
+        return words
 
     def call(self, expr: plan.Call) -> Secret:
         name, args = expr.name, expr.args
