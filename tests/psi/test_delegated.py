@@ -22,7 +22,7 @@ from shuyu.errors import (
     MixedKeyTypes,
     NoMatcher,
 )
-from shuyu.mpc import reveal
+from shuyu.mpc import reveal, share
 from shuyu.mpc.local import run_in_threads
 from shuyu.psi.delegated import JoinInput, JoinSpec, choose_matcher, delegated_join
 from shuyu.psi.matching import has_duplicates, match_tags, plan_gather
@@ -327,3 +327,70 @@ def test_semi_and_anti_joins_keep_each_left_row_once(mode):
         view = run_join(spec, inputs)[0]
         assert sorted(view["a"][0].tolist()) == expected
         assert view["size"] == len(expected)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    keys_a=keys_strategy,
+    keys_b=keys_strategy,
+    how=st.sampled_from(HOWS),
+    roles=st.permutations([0, 1, 2]),
+    payload_a=st.booleans(),
+)
+def test_carried_secret_columns_follow_their_rows(keys_a, keys_b, how, roles, payload_a):
+    """A side's already-secret columns (a join after a join) land on the same join rows as the
+    owner's plaintext payload, with or without plaintext payload beside them."""
+    owner_a, owner_b, matcher = roles
+    pay_a = [100 + i for i in range(len(keys_a))]
+    pay_b = [-200 - j for j in range(len(keys_b))]
+    spec = JoinSpec(owner_a, owner_b, matcher, how=how, mode="private")
+    inputs = {
+        owner_a: JoinInput(
+            [np.array(keys_a, dtype=object)], [np.array(pay_a, dtype=np.int64)] if payload_a else []
+        ),
+        owner_b: JoinInput([np.array(keys_b, dtype=object)], [np.array(pay_b, dtype=np.int64)]),
+    }
+
+    def program(rt):
+        carried_a = share(
+            rt, np.array(pay_a, np.int64) * 7 if rt.party == 0 else None, 0, shape=(len(keys_a),)
+        )
+        carried_b = share(
+            rt, np.array(pay_b, np.int64) * 3 if rt.party == 1 else None, 1, shape=(len(keys_b),)
+        )
+        result = delegated_join(rt, spec, inputs.get(rt.party), ([carried_a], [carried_b]))
+        return {
+            "size": result.size,
+            "a": [reveal(c) for c in result.a_columns],
+            "b": [reveal(c) for c in result.b_columns],
+            "a_valid": reveal(result.a_valid),
+            "b_valid": reveal(result.b_valid),
+        }
+
+    views = run_in_threads(program)
+    expected = plaintext_join(keys_a, pay_a, keys_b, pay_b, how)
+    for view in views:
+        a_plain, a_carried = (view["a"][0], view["a"][1]) if payload_a else (None, view["a"][0])
+        b_plain, b_carried = view["b"]
+        assert np.array_equal(b_carried, b_plain * 3)
+        if a_plain is not None:
+            assert np.array_equal(a_carried, a_plain * 7)
+        rows = Counter(
+            (int(x) // 7, int(y), int(va), int(vb))
+            for x, y, va, vb in zip(
+                a_carried, b_plain, view["a_valid"], view["b_valid"], strict=True
+            )
+        )
+        assert rows == expected
+
+
+def test_carried_columns_need_private_mode():
+    spec = JoinSpec(0, 1, 2, mode="reveal")
+
+    def program(rt):
+        carried = share(rt, np.arange(2) if rt.party == 0 else None, 0, shape=(2,))
+        inputs = {0: JoinInput([np.array([1, 2])]), 1: JoinInput([np.array([2, 3])])}
+        delegated_join(rt, spec, inputs.get(rt.party), ([carried], []))
+
+    with pytest.raises(InvalidInput, match="private-mode"):
+        run_in_threads(program)

@@ -256,9 +256,27 @@ def _random_permutation(rt: Runtime, step: int, n: int, label: int = Label.PERM)
     return np.argsort(rt.randomness.private(step, label, n))
 
 
-def delegated_join(rt: Runtime, spec: JoinSpec, mine: JoinInput | None = None) -> JoinResult:
-    """Run the delegated join at this party (owners pass their :class:`JoinInput`)."""
+def delegated_join(
+    rt: Runtime,
+    spec: JoinSpec,
+    mine: JoinInput | None = None,
+    carried: tuple[Sequence[ArithShare], Sequence[ArithShare]] = ((), ()),
+) -> JoinResult:
+    """Run the delegated join at this party (owners pass their :class:`JoinInput`).
+
+    ``carried`` (private mode only; every party passes the same shares): columns already secret,
+    row-aligned with side A's and side B's keys, moved through the join like the owners'
+    payload and returned after it in ``a_columns`` / ``b_columns`` (as raw ring values). This is
+    how a join follows another join: the key owner tags its keys, the rest of its side's row is
+    carried. Each owner's private shuffle is applied to its carried columns by an oblivious
+    permutation whose destinations it shares (the other parties learn nothing about it).
+    """
+    if any(carried) and spec.mode != "private":
+        raise InvalidInput("carried secret columns need a private-mode join")
     side_a, side_b, encoded = _announce(rt, spec, mine)
+    for side, columns in zip((side_a, side_b), carried, strict=True):
+        if any(column.s0.shape != (side.rows,) for column in columns):
+            raise InvalidInput(f"a carried column does not have one value per key ({side.rows})")
     key = agree_key(rt, spec.owner_a, spec.owner_b, spec.job)
     step = rt.round()
     shuffle_order: np.ndarray | None = None
@@ -278,7 +296,9 @@ def delegated_join(rt: Runtime, spec: JoinSpec, mine: JoinInput | None = None) -
         (tags_b,) = rt.recv_like(spec.owner_b, step, [np.empty((side_b.rows, 2), np.uint64)])
         index, status = _match(rt, spec, tags_a, tags_b, step)
     state = _State(spec, side_a, side_b, mine, shuffle_order, index, status)
-    return _reveal_mode(rt, state) if spec.mode == "reveal" else _private_mode(rt, state)
+    if spec.mode == "reveal":
+        return _reveal_mode(rt, state)
+    return _private_mode(rt, state, carried)
 
 
 def _match(
@@ -384,12 +404,14 @@ def _split_columns(rt: Runtime, stacked: ArithShare, scales: tuple[bool, ...]) -
     ]
 
 
-def _private_mode(rt: Runtime, state: _State) -> JoinResult:
-    spec, side_a, side_b, mine = state.spec, state.side_a, state.side_b, state.mine
+def _private_mode(
+    rt: Runtime, state: _State, carried: tuple[Sequence[ArithShare], Sequence[ArithShare]]
+) -> JoinResult:
+    spec, mine = state.spec, state.mine
     shuffle_order, index, status = state.shuffle_order, state.index, state.status
     # both owners share their payload in the shuffled order the matcher knows
     blocks: dict[int, ArithShare] = {}
-    for owner, side in ((spec.owner_a, side_a), (spec.owner_b, side_b)):
+    for owner, side in ((spec.owner_a, state.side_a), (spec.owner_b, state.side_b)):
         plain = None
         if rt.party == owner:
             assert mine is not None and shuffle_order is not None
@@ -400,6 +422,30 @@ def _private_mode(rt: Runtime, state: _State) -> JoinResult:
                 else np.empty((0, side.rows), np.uint64)
             )
         blocks[owner] = _share_columns(rt, plain, owner, len(side.scales), side.rows)
+    # carried columns take the same shuffled order: row r moves to inverse(order)[r]
+    sides = []
+    for owner, announced, columns in zip(
+        (spec.owner_a, spec.owner_b), (state.side_a, state.side_b), carried, strict=True
+    ):
+        side = announced
+        if columns:
+            destinations = None
+            if rt.party == owner:
+                assert shuffle_order is not None
+                destinations = np.empty_like(shuffle_order)
+                destinations[shuffle_order] = np.arange(shuffle_order.size)
+            moved = _arith(
+                apply_permutation(share(rt, destinations, owner, shape=(side.rows,)), columns)
+            )
+            block = blocks[owner]
+            blocks[owner] = ArithShare(
+                rt,
+                np.concatenate([block.s0, np.stack([c.s0 for c in moved])]),
+                np.concatenate([block.s1, np.stack([c.s1 for c in moved])]),
+            )
+            side = _Side(side.rows, side.signature, side.scales + (False,) * len(columns))
+        sides.append(side)
+    side_a, side_b = sides
     # the matcher announces the outcome and the size; everything else is derived from them
     step = rt.round()
     if rt.party == spec.matcher:

@@ -5,7 +5,10 @@ passes run.
 below that join (both inputs of an inner join; the preserved side of a left or right join; never
 through a full join, whose padding the filter must see). A filter on one party's columns then
 runs inside that party's database before any row takes part in the join, instead of inside
-secure computation after it. Semantics are unchanged (standard predicate pushdown); what leaves
+secure computation after it. The conjuncts of a join's ``ON`` condition that read one input only
+move into it the same way where they only filter that input's rows (either input of an inner
+join, the NULL-padded side of a left or right join, the subquery side of a semi or anti join).
+Semantics are unchanged (standard predicate pushdown); what leaves
 the owner is only the number of rows that pass, which every plan reveals for its inputs anyway.
 
 Example:
@@ -96,10 +99,42 @@ def _rebuild(node: plan.Node) -> plan.Node:
     if isinstance(node, plan.Scan):
         return node
     if isinstance(node, plan.Join):
+        if node.residual is not None:
+            return _push_residual(node)
         return dataclasses.replace(node, left=_push(node.left), right=_push(node.right))
     if isinstance(node, plan.SetOperation):
         return dataclasses.replace(node, inputs=tuple(_push(i) for i in node.inputs))
     return dataclasses.replace(node, input=_push(node.input))
+
+
+# which side a join's ON condition may move to when it reads only that side: the side whose
+# rows it merely filters (for an outer join, the side padded with NULLs; for a semi join both)
+_ON_TO_LEFT = ("inner", "cross", "right", "semi")
+_ON_TO_RIGHT = ("inner", "cross", "left", "semi", "anti")
+
+
+def _push_residual(join: plan.Join) -> plan.Node:
+    """Move the conjuncts of a join's ON condition that read one input only into that input."""
+    assert join.residual is not None
+    left_names = {f.name for f in join.left.fields}
+    right_names = {f.name for f in join.right.fields}
+    to_left: list[plan.Expr] = []
+    to_right: list[plan.Expr] = []
+    kept: list[plan.Expr] = []
+    for part in _conjuncts(join.residual):
+        used = _columns(part)
+        if used and used <= left_names and join.kind in _ON_TO_LEFT:
+            to_left.append(part)
+        elif used and used <= right_names and join.kind in _ON_TO_RIGHT:
+            to_right.append(part)
+        else:
+            kept.append(part)
+    return dataclasses.replace(
+        join,
+        left=_with_filter(_push(join.left), to_left),
+        right=_with_filter(_push(join.right), to_right),
+        residual=_conjoin(kept) if kept else None,
+    )
 
 
 def pushdown_filters(query: plan.Query) -> plan.Query:

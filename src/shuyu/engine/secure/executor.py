@@ -226,64 +226,70 @@ class SecureExecutor:
             return self._keyless_join(node)
         if node.kind not in ("inner", "left", "right", "full", "semi", "anti"):
             raise UnsupportedSql(f"{node.kind.upper()} JOIN across parties")
-        if node.residual is not None and node.kind != "inner":
-            raise UnsupportedSql("an outer join with a non-equality condition across parties")
-        left, right = self.relation(node.left), self.relation(node.right)
-        owner_a, owner_b = _sole_owner(left), _sole_owner(right)
-        if owner_a is None or owner_b is None or owner_a == owner_b:
-            raise UnsupportedSql(
-                "a join whose sides are not each one party's plaintext rows (join chains across "
-                "three parties after a private join)"
-            )
         if not all(isinstance(k, plan.ColumnRef) for k in (*node.left_keys, *node.right_keys)):
             raise UnsupportedSql("join keys that are expressions across parties")
+        left, right = self.relation(node.left), self.relation(node.right)
+        owner_a, owner_b, pairs, rest = _split_keys(node, left, right)
+        residual = node.residual
+        if rest:
+            equalities = [_equal(a, b) for a, b in rest]
+            residual = plan_and(equalities if residual is None else [*equalities, residual])
+        if residual is not None and node.kind != "inner":
+            raise UnsupportedSql("an outer join with a non-equality condition across parties")
+        simple = _sole_owner(left) == owner_a and _sole_owner(right) == owner_b
+        if not simple:
+            _check_validity(node.kind, left, right)
         self._join_counter += 1
         mode = self.options.join_modes.get(
             self._position[id(node)], "reveal" if self.options.reveal_joins else "private"
         )
-        matcher = choose_matcher(owner_a, owner_b)
-        spec = JoinSpec(
-            owner_a,
-            owner_b,
-            matcher,
-            how=node.kind,
-            mode=mode,
-            job=f"join-{self._join_counter}".encode(),
-        )
-        mine = None
-        side_rel = left if self.rt.party == owner_a else right
-        side_keys = node.left_keys if self.rt.party == owner_a else node.right_keys
-        widths = {} if mode == "reveal" else self._text_widths(left, owner_a, right, owner_b)
-        if node.kind in ("semi", "anti"):
-            widths = {name: w for name, w in widths.items() if name in left.columns}
-        if self.rt.party in (owner_a, owner_b):
-            keys = [_key_values(side_rel.columns[k.name]) for k in side_keys]  # type: ignore[union-attr]
-            payload: list[np.ndarray] = []
-            fixed: list[bool] = []
-            semi_right = node.kind in ("semi", "anti") and self.rt.party == owner_b
-            if mode != "reveal" and not semi_right:
-                payload, fixed = _payload(side_rel, self.rt, widths)
-            mine = JoinInput(keys, payload, fixed)
-        result = delegated_join(self.rt, spec, mine)
+        if not simple:
+            mode = "private"  # a side spans parties: its other columns are carried as shares
         semi = node.kind in ("semi", "anti")
+        matcher = choose_matcher(owner_a, owner_b)
+        job = f"join-{self._join_counter}".encode()
+        spec = JoinSpec(owner_a, owner_b, matcher, how=node.kind, mode=mode, job=job)
+        sides = [
+            _Side(left, owner_a, [a for a, _ in pairs]),
+            _Side(right, owner_b, [b for _, b in pairs], keys_only=semi),
+        ]
+        for side in sides:
+            if mode == "private" and not side.keys_only:
+                side.carry = [n for n in side.rel.names if n not in side.plain]
+                self.secrets(side.rel, side.carry)
+        widths = {} if mode == "reveal" else self._text_widths(sides)
+        mine = None
+        carried: tuple[list[ArithShare], list[ArithShare]] = ([], [])
+        for index, side in enumerate(sides):
+            if mode == "private" and not side.keys_only:
+                carried[index].extend(_carry(side.rel, side.carry))
+            if self.rt.party == side.owner:
+                keys = [_key_values(side.rel.columns[k]) for k in side.keys]
+                payload: list[np.ndarray] = []
+                if mode != "reveal" and not side.keys_only:
+                    payload = _payload(side.rel, side.plain, self.rt, widths)
+                mine = JoinInput(keys, payload, False)
+        result = delegated_join(self.rt, spec, mine, carried)
         out = Rel([*left.names] + ([] if semi else [*right.names]), {}, result.size)
-        sides = [(left, owner_a)] if semi else [(left, owner_a), (right, owner_b)]
         if mode == "reveal":
-            for rel, owner in sides:
-                rows = result.rows if self.rt.party == owner else None
-                for name in rel.names:
-                    column = rel.columns[name]
+            for side in sides[:1] if semi else sides:
+                rows = result.rows if self.rt.party == side.owner else None
+                for name in side.rel.names:
+                    column = side.rel.columns[name]
                     assert isinstance(column, Plain)
                     data = _gather(column.data, rows) if rows is not None else None
-                    out.columns[name] = Plain(owner, column.type, data)
+                    out.columns[name] = Plain(side.owner, column.type, data)
         else:
-            unpacked = [(left, result.a_columns, result.a_valid)]
+            unpacked = [(sides[0], result.a_columns, result.a_valid)]
             if not semi:
-                unpacked.append((right, result.b_columns, result.b_valid))
-            for rel, shares, valid in unpacked:
-                out.columns.update(_unpack_payload(rel, shares, valid, node.kind, widths))
-        if node.residual is not None:
-            return self._apply_filter(out, node.residual)
+                unpacked.append((sides[1], result.b_columns, result.b_valid))
+            for side, shares, valid in unpacked:
+                columns, side_valid = _unpack(side, shares, valid, node.kind, widths)
+                out.columns.update(columns)
+                if side_valid is not None:
+                    out.valid = side_valid if out.valid is None else and_bits(out.valid, side_valid)
+        if residual is not None:
+            return self._apply_filter(out, residual)
         return out
 
     def _keyless_join(self, node: plan.Join) -> Rel:
@@ -323,24 +329,25 @@ class SecureExecutor:
             return self._apply_filter(out, node.residual)
         return out
 
-    def _text_widths(self, left: Rel, owner_a: int, right: Rel, owner_b: int) -> dict[str, int]:
-        """Each owner announces the width (8-byte words) of its string columns (public)."""
+    def _text_widths(self, sides: Sequence[_Side]) -> dict[str, int]:
+        """Each owner announces the width (8-byte words) of its plaintext string payload
+        columns (public)."""
         step = self.rt.round()
         widths: dict[str, int] = {}
-        for rel, owner in ((left, owner_a), (right, owner_b)):
-            strings = [n for n in rel.names if rel.columns[n].type.kind is TypeKind.STRING]
+        for side in sides:
+            strings = [n for n in side.plain if side.rel.columns[n].type.kind is TypeKind.STRING]
             if not strings:
                 continue
-            if self.rt.party == owner:
+            if self.rt.party == side.owner:
                 values = np.array(
-                    [text_width(rel.columns[n].data) for n in strings],  # type: ignore[union-attr,arg-type]
+                    [text_width(side.rel.columns[n].data) for n in strings],  # type: ignore[union-attr,arg-type]
                     dtype=np.int64,
                 )
                 for peer in (0, 1, 2):
-                    if peer != owner:
+                    if peer != side.owner:
                         self.rt.send(peer, step, values)
             else:
-                (values,) = self.rt.recv(owner, step, 1)
+                (values,) = self.rt.recv(side.owner, step, 1)
             widths.update(zip(strings, (int(v) for v in values), strict=True))
         return widths
 
@@ -663,42 +670,187 @@ def _key_values(column: Plain | Secret) -> np.ndarray:
     return values
 
 
+@dataclass
+class _Side:
+    """One side of a join: its relation, the party whose plaintext keys are tagged, and which
+    columns travel as that party's plaintext payload (``plain``) or as carried shares."""
+
+    rel: Rel
+    owner: int
+    keys: list[str]
+    keys_only: bool = False  # the right side of a semi/anti join: no payload
+    carry: list[str] = field(default_factory=list)
+
+    @property
+    def plain(self) -> list[str]:
+        if self.keys_only:
+            return []
+        return [
+            name
+            for name in self.rel.names
+            if isinstance(column := self.rel.columns[name], Plain) and column.owner == self.owner
+        ]
+
+
+def _split_keys(
+    node: plan.Join, left: Rel, right: Rel
+) -> tuple[int, int, list[tuple[str, str]], list[tuple[plan.ColumnRef, plan.ColumnRef]]]:
+    """The owners whose plaintext keys the delegated join tags, the key pairs it matches on, and
+    the other pairs (checked afterwards as secret equalities; inner joins only).
+
+    After a join in reveal mode the joined columns are still plaintext at their owners, so a
+    following join can take its keys from one of them; the rest of the row is carried."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for index, (a, b) in enumerate(zip(node.left_keys, node.right_keys, strict=True)):
+        assert isinstance(a, plan.ColumnRef) and isinstance(b, plan.ColumnRef)
+        column_a, column_b = left.columns[a.name], right.columns[b.name]
+        if not (isinstance(column_a, Plain) and isinstance(column_b, Plain)):
+            continue
+        if column_a.owner != column_b.owner:
+            groups.setdefault((column_a.owner, column_b.owner), []).append(index)
+    if not groups:
+        raise UnsupportedSql(
+            "a join whose keys are not plaintext at two different parties (a join on the "
+            "secret result of a private join)"
+        )
+    (owner_a, owner_b), chosen = max(groups.items(), key=lambda item: len(item[1]))
+    if len(chosen) < len(node.left_keys) and node.kind != "inner":
+        raise UnsupportedSql("an outer join whose keys are held by more than two parties")
+    pairs, rest = [], []
+    for index, (a, b) in enumerate(zip(node.left_keys, node.right_keys, strict=True)):
+        assert isinstance(a, plan.ColumnRef) and isinstance(b, plan.ColumnRef)
+        if index in chosen:
+            pairs.append((a.name, b.name))
+        else:
+            rest.append((a, b))
+    return owner_a, owner_b, pairs, rest
+
+
+def _equal(a: plan.ColumnRef, b: plan.ColumnRef) -> plan.Expr:
+    return plan.Binary("=", a, b, DataType(TypeKind.BOOL))
+
+
+def plan_and(predicates: Sequence[plan.Expr]) -> plan.Expr:
+    out = predicates[0]
+    for predicate in predicates[1:]:
+        out = plan.Binary("AND", out, predicate, DataType(TypeKind.BOOL))
+    return out
+
+
+def _check_validity(kind: str, left: Rel, right: Rel) -> None:
+    """Rows a secret filter marked invalid still take part in the matching: right where such a
+    row's join rows are dropped anyway, wrong where it would decide whether the other side's
+    row is padded (or kept by an anti join)."""
+    if left.valid is not None and kind not in ("inner", "left", "semi", "anti"):
+        raise UnsupportedSql(f"a {kind.upper()} JOIN after a filter across parties on its left")
+    if right.valid is not None and kind not in ("inner", "right"):
+        raise UnsupportedSql(f"a {kind.upper()} JOIN after a filter across parties on its right")
+
+
 def _payload(
-    rel: Rel, rt: Runtime, widths: Mapping[str, int]
-) -> tuple[list[np.ndarray], list[bool]]:
-    """An owner's columns as join payload: per column its ring values, its NULL flags (0/1),
-    and for strings the text words (``widths`` of them, announced beforehand)."""
+    rel: Rel, names: Sequence[str], rt: Runtime, widths: Mapping[str, int]
+) -> list[np.ndarray]:
+    """An owner's plaintext columns as join payload: per column its ring values, its NULL flags
+    (0/1), and for strings the text words (``widths`` of them, announced beforehand)."""
     payload: list[np.ndarray] = []
-    for name in rel.names:
+    for name in names:
         column = rel.columns[name]
         assert isinstance(column, Plain) and column.data is not None
         payload.append(ring_values(column.data, rt.frac_bits))
         payload.append(column.data.nulls.astype(np.int64))
         if column.type.kind is TypeKind.STRING:
             payload.extend(text_words(column.data, widths[name]))
-    return payload, [False] * len(payload)
+    return payload
 
 
-def _unpack_payload(
-    rel: Rel, shares: list[ArithShare], valid: BitShare, kind: str, widths: Mapping[str, int]
-) -> dict[str, Secret]:
-    out: dict[str, Secret] = {}
-    padded = kind in ("left", "right", "full")
-    position = 0
-    for name in rel.names:
+def _carry(rel: Rel, names: Sequence[str]) -> list[ArithShare]:
+    """Secret columns as carried ring values: value, NULL flags (if any), text words; then the
+    row validity (if any)."""
+    secrets = []
+    for name in names:
         column = rel.columns[name]
-        value, null01 = shares[position], shares[position + 1]
-        position += 2
-        frac = value.rt.frac_bits if column.type.kind is TypeKind.FLOAT else 0
-        value = ArithShare(value.rt, value.s0, value.s1, frac)
-        null = _bits_from_01(null01)
+        assert isinstance(column, Secret)
+        secrets.append(column)
+    bits = [s.null for s in secrets if s.null is not None]
+    if rel.valid is not None:
+        bits.append(rel.valid)
+    flags = _inject_many(bits)
+    out: list[ArithShare] = []
+    position = 0
+    for secret in secrets:
+        out.append(ArithShare(secret.value.rt, secret.value.s0, secret.value.s1))
+        if secret.null is not None:
+            out.append(flags[position])
+            position += 1
+        out.extend(secret.text or [])
+    if rel.valid is not None:
+        out.append(flags[position])
+    return out
+
+
+def _unpack(
+    side: _Side, shares: list[ArithShare], valid: BitShare, kind: str, widths: Mapping[str, int]
+) -> tuple[dict[str, Secret], BitShare | None]:
+    """One side's output columns (its plaintext payload first, then the carried columns) and
+    the carried row validity."""
+    rel = side.rel
+    layout: list[tuple[str, int, bool, int]] = []  # name, value position, has flags, text width
+    position = 0
+    for name in side.plain:
+        width = widths[name] if rel.columns[name].type.kind is TypeKind.STRING else 0
+        layout.append((name, position, True, width))
+        position += 2 + width
+    for name in side.carry:
+        column = rel.columns[name]
+        assert isinstance(column, Secret)
+        width = len(column.text or [])
+        layout.append((name, position, column.null is not None, width))
+        position += 1 + int(column.null is not None) + width
+    flags = [shares[p + 1] for _, p, has_null, _ in layout if has_null]
+    if rel.valid is not None:
+        flags.append(shares[position])
+    bits = _bits_from_01_many(flags)
+    carried_valid = bits.pop() if rel.valid is not None else None
+    padded = kind in ("left", "right", "full")
+    out: dict[str, Secret] = {}
+    flag = 0
+    for name, p, has_null, width in layout:
+        column_type = rel.columns[name].type
+        frac = shares[p].rt.frac_bits if column_type.kind is TypeKind.FLOAT else 0
+        value = ArithShare(shares[p].rt, shares[p].s0, shares[p].s1, frac)
+        null: BitShare | None = None
+        if has_null:
+            null = bits[flag]
+            flag += 1
         if padded:
-            null = null | ~valid
-        text = None
-        if column.type.kind is TypeKind.STRING:
-            text = shares[position : position + widths[name]]
-            position += widths[name]
-        out[name] = Secret(column.type, value, null, text)
+            null = ~valid if null is None else null | ~valid
+        start = p + 1 + int(has_null)
+        text = list(shares[start : start + width]) if column_type.kind is TypeKind.STRING else None
+        out[name] = Secret(column_type, value, null, text)
+    return out, carried_valid
+
+
+def _inject_many(bits: Sequence[BitShare]) -> list[ArithShare]:
+    """Several bit vectors to arithmetic 0/1, in one batch."""
+    if not bits:
+        return []
+    joined = bit_inject(BitShare.concatenate(list(bits)))
+    out, start = [], 0
+    for part in bits:
+        out.append(joined[start : start + part.n])
+        start += part.n
+    return out
+
+
+def _bits_from_01_many(values: Sequence[ArithShare]) -> list[BitShare]:
+    """Several arithmetic 0/1 vectors as shared bits, in one batch."""
+    if not values:
+        return []
+    joined = _bits_from_01(ArithShare.concatenate(list(values)))
+    out, start = [], 0
+    for part in values:
+        out.append(take_bits(joined, np.arange(start, start + len(part))))
+        start += len(part)
     return out
 
 
