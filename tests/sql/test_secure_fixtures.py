@@ -37,13 +37,6 @@ GAPS = {
     "expressions.sql:259:DATEDIFF between a DATE and a TIMESTAMP": "dates of mixed units",
     "subqueries.sql:137:correlated NOT IN over nullable columns": "keyless anti join + residual",
     "subqueries.sql:124:correlated IN": "semi join with a residual",
-    "union.sql:75:UNION ORDER BY position": "UNION across parties",
-    "union.sql:90:UNION of aggregates": "UNION across parties",
-    "union.sql:1:UNION removes duplicates across parties": "UNION across parties",
-    "union.sql:57:three-way UNION mixing ALL and distinct": "UNION across parties",
-    "windows.sql:81:window with a partition over a join of two parties": "windows across parties",
-    "joins.sql:328:CROSS JOIN": "COUNT(DISTINCT) across parties",
-    "aggregates.sql:206:join then COUNT DISTINCT of a cross-party key": "COUNT(DISTINCT)",
 }
 # after a private join, the joined rows are secret shares: a second join on them is a gap
 PRIVATE_GAPS = GAPS | {

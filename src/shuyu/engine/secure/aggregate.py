@@ -28,7 +28,7 @@ import numpy as np
 from shuyu.engine.secure.expressions import constant_bits
 from shuyu.mpc.boolean import and_bits
 from shuyu.mpc.compact import compact
-from shuyu.mpc.compare import equal, less_than
+from shuyu.mpc.compare import equal, less_than, msb
 from shuyu.mpc.convert import bit_inject
 from shuyu.mpc.permute import apply_permutation
 from shuyu.mpc.prefix import segmented_prefix_sums
@@ -139,3 +139,175 @@ def totals(
     out_counts = kept[-1]
     assert isinstance(out_counts, ArithShare)
     return Grouped(out_keys, out_sums, out_counts, groups, int(dropped_total))
+
+
+# --- aggregates that depend on the order of values: MIN, MAX, DISTINCT -----------------------
+
+ORDERED_OUTPUTS = ("present", "distinct_count", "distinct_sum", "min", "max")
+
+
+@dataclass
+class OrderedArgument:
+    """An aggregate argument whose MIN, MAX or DISTINCT aggregates are wanted: its ring values
+    and whether each row counts (valid and not NULL)."""
+
+    value: ArithShare
+    counts: BitShare
+    key_bits: int | None
+
+
+def ordered_totals(
+    group_keys: Sequence[ArithShare],
+    group_bits: Sequence[int | None],
+    valid: ArithShare,
+    *,
+    terms: Sequence[ArithShare],
+    carried: Sequence[ArithShare],
+    arguments: Sequence[OrderedArgument],
+    min_size: int,
+) -> tuple[Grouped, list[list[ArithShare]]]:
+    """Group totals as :func:`totals` does, plus per argument the totals of
+    :data:`ORDERED_OUTPUTS`: rows counting, distinct values, the sum of distinct values, the
+    minimum and the maximum (0 where no row counts).
+
+    One pass per argument: a stable oblivious sort by (group keys, counts, value), so that in
+    each group the rows that count come last, in ascending order. Then a row contributes its
+    value to the distinct count and sum when it counts and differs from the previous row, to the
+    minimum when it is its group's first counting row, to the maximum when it is its group's
+    last row and counts. Every pass orders the groups by the same keys and keeps the same groups
+    (their row counts do not depend on the pass), so the passes' rows line up. With no group
+    keys the totals are one row, not compacted (the caller applies the threshold).
+
+    Reveals: what :func:`totals` reveals, once (the passes open nothing more).
+    """
+    rt = valid.rt
+    n = len(valid)
+    if n == 0:
+        return _no_rows(rt, group_keys, terms, carried, arguments)
+    flags = [bit_inject(argument.counts) for argument in arguments]
+    grouped: Grouped | None = None
+    per_argument: list[list[ArithShare]] = []
+    for index, (argument, flag) in enumerate(zip(arguments, flags, strict=True)):
+        first = index == 0
+        payload = [valid, *terms, *carried] if first else [valid]
+        keys = [*group_keys, flag, argument.value]
+        bits = [*group_bits, 2, argument.key_bits]
+        sorted_keys, moved, _ = _sorted_without_starts(keys, payload, bits)
+        g = len(group_keys)
+        value = ArithShare(rt, sorted_keys[-1].s0, sorted_keys[-1].s1, argument.value.frac_bits)
+        counting = _bits_from_01(sorted_keys[g])
+        same = same_as_previous(sorted_keys)  # per prefix of the keys: equal to the row before
+        group_start = first_row(rt, n) if g == 0 else ~same[g - 1]
+        counting_start = ~same[g]  # first row of its (group, counts) run
+        value_start = ~same[g + 1]
+        group_end = _next(group_start)
+        hits = BitShare.concatenate(
+            [
+                and_bits(counting, value_start),
+                and_bits(counting, counting_start),
+                and_bits(counting, group_end),
+            ]
+        )
+        injected = bit_inject(hits)
+        distinct, lowest, highest = (injected[i * n : (i + 1) * n] for i in range(3))
+        products = ArithShare.concatenate([distinct, lowest, highest]) * _repeat(value, 3)
+        outputs = [
+            ArithShare(rt, sorted_keys[g].s0, sorted_keys[g].s1),
+            distinct,
+            *(products[i * n : (i + 1) * n] for i in range(3)),
+        ]
+        moved_valid = moved[0]
+        if g == 0:
+            sums = [column.sum().reshape(1) for column in outputs]
+            if first:
+                count = moved_valid.sum().reshape(1)
+                plain = [
+                    (moved_valid * column).sum().reshape(1) for column in moved[1 : 1 + len(terms)]
+                ]
+                grouped = Grouped([], plain, count, 1, 0)
+            per_argument.append(sums)
+            continue
+        columns = [*moved[1 : 1 + len(terms)], *outputs] if first else outputs
+        carried_sorted = moved[1 + len(terms) :] if first else []
+        one = totals(group_start, moved_valid, columns, carried_sorted, min_size)
+        if first:
+            grouped = Grouped(one.keys, one.sums[: len(terms)], one.counts, one.groups, one.dropped)
+            per_argument.append(one.sums[len(terms) :])
+        else:
+            assert grouped is not None and one.groups == grouped.groups
+            per_argument.append(one.sums)
+    assert grouped is not None
+    return grouped, per_argument
+
+
+def _no_rows(
+    rt: Runtime,
+    group_keys: Sequence[ArithShare],
+    terms: Sequence[ArithShare],
+    carried: Sequence[ArithShare],
+    arguments: Sequence[OrderedArgument],
+) -> tuple[Grouped, list[list[ArithShare]]]:
+    size = 0 if group_keys else 1
+    zero = ArithShare(rt, np.zeros(size, np.uint64), np.zeros(size, np.uint64))
+    keys = [zero] * len(carried) if group_keys else []
+    grouped = Grouped(keys, [zero] * len(terms), zero, size, 0)
+    outputs = [[zero] * len(ORDERED_OUTPUTS) for _ in arguments]
+    return grouped, outputs
+
+
+def _sorted_without_starts(
+    keys: Sequence[ArithShare], payload: Sequence[ArithShare], key_bits: Sequence[int | None]
+) -> tuple[list[ArithShare], list[ArithShare], None]:
+    columns: list[ArithShare] = list(keys) + list(payload)
+    for index in reversed(range(len(keys))):
+        others = [c for j, c in enumerate(columns) if j != index]
+        sorted_key, moved = sort(columns[index], others, key_bits=key_bits[index])
+        rest = [_as_arith(c) for c in moved]
+        columns = [*rest[:index], sorted_key, *rest[index:]]
+    return columns[: len(keys)], columns[len(keys) :], None
+
+
+def same_as_previous(sorted_keys: Sequence[ArithShare]) -> list[BitShare]:
+    """For each prefix of the keys: 1 where the row equals the row before on all of it (row 0:
+    never)."""
+    rt = sorted_keys[0].rt
+    n = len(sorted_keys[0])
+    if n <= 1:
+        return [constant_bits(rt, False, n) for _ in sorted_keys]
+    raw = [ArithShare(rt, key.s0, key.s1) for key in sorted_keys]  # compare ring values
+    eq = equal(
+        ArithShare.concatenate([key[1:] for key in raw]),
+        ArithShare.concatenate([key[:-1] for key in raw]),
+    )
+    m = n - 1
+    out: list[BitShare] = []
+    same: BitShare | None = None
+    for index in range(len(sorted_keys)):
+        part = eq.slice(index * m, (index + 1) * m)
+        same = part if same is None else and_bits(same, part)
+        out.append(BitShare.concatenate([constant_bits(rt, False, 1), same]))
+    return out
+
+
+def first_row(rt: Runtime, n: int) -> BitShare:
+    if n == 0:
+        return constant_bits(rt, False, 0)
+    return BitShare.concatenate([constant_bits(rt, True, 1), constant_bits(rt, False, n - 1)])
+
+
+def _next(starts: BitShare) -> BitShare:
+    """1 where the next row starts a group (and at the last row)."""
+    n = starts.n
+    if n == 0:
+        return starts
+    last = constant_bits(starts.rt, True, 1)
+    return BitShare.concatenate([starts.slice(1, n), last]) if n > 1 else last
+
+
+def _repeat(value: ArithShare, times: int) -> ArithShare:
+    return ArithShare.concatenate([value] * times)
+
+
+def _bits_from_01(values: ArithShare) -> BitShare:
+    """Arithmetic 0/1 values as shared bits (one MSB: -v is all ones exactly when v = 1)."""
+    return msb(-values)

@@ -51,14 +51,19 @@ from shuyu.mpc.boolean import and_bits
 from shuyu.mpc.compact import compact
 from shuyu.mpc.compare import is_zero, less_than, msb
 from shuyu.mpc.convert import bit_inject
+from shuyu.mpc.prefix import segmented_prefix_sums
 from shuyu.mpc.runtime import Runtime
 from shuyu.mpc.shares import ArithShare, BitShare
-from shuyu.mpc.sharing import reveal
+from shuyu.mpc.sharing import reveal, share
+from shuyu.mpc.sort import sort as mpc_sort
 from shuyu.psi.delegated import JoinInput, JoinSpec, choose_matcher, delegated_join
 from shuyu.sql import plan
 from shuyu.sql.catalog import DataType, TypeKind
 
 LocalRunner = Callable[[plan.Node], TableData]
+# an aggregate output: field, function, the total it reads, the total counting its rows, and
+# its argument's type (see SecureExecutor._aggregate)
+_Item = tuple[str, str, int, int, DataType | None]
 
 
 @dataclass
@@ -80,6 +85,7 @@ class Rel:
     valid: BitShare | None = None
     averages: dict[str, tuple[str, str]] = field(default_factory=dict)  # AVG = sum / count
     dropped: int = 0  # groups dropped below group_min_size
+    sorted: bool = False  # rows in a plan's order, valid rows first (after a Sort)
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,12 @@ class SecureExecutor:
             return self._distinct(node)
         if isinstance(node, plan.Limit):
             return self._limit(node)
+        if isinstance(node, plan.Sort):
+            return self._sort(node)
+        if isinstance(node, plan.SetOperation):
+            return self._union(node)
+        if isinstance(node, plan.Window):
+            return self._window(node)
         raise UnsupportedSql(f"{type(node).__name__.upper()} across parties")
 
     # -- leaves --------------------------------------------------------------------------
@@ -374,7 +386,7 @@ class SecureExecutor:
 
     def _project(self, node: plan.Project) -> Rel:
         rel = self.relation(node.input)
-        out = Rel([f.name for f in node.fields], {}, rel.n, rel.valid)
+        out = Rel([f.name for f in node.fields], {}, rel.n, rel.valid, sorted=rel.sorted)
         evaluator = None
         for item, expr in node.items:
             if isinstance(expr, plan.ColumnRef):
@@ -402,9 +414,6 @@ class SecureExecutor:
 
     def _aggregate(self, node: plan.Aggregate) -> Rel:
         rel = self.relation(node.input)
-        for _, call in node.aggregates:
-            if call.func in ("MIN", "MAX") or call.distinct:
-                raise UnsupportedSql(f"{plan.render(call)} across parties")
         valid = self._valid_arith(rel)
         evaluator = self._evaluator(
             rel,
@@ -412,13 +421,30 @@ class SecureExecutor:
         )
         # the columns to total per group; each is multiplied by the row validity there
         terms: list[ArithShare] = [valid]  # term 0 counts the valid rows
-        # (field, func, the term it totals, the term counting its non-NULL rows, argument type)
-        items: list[tuple[str, str, int, int, DataType | None]] = []
+        # (field, func, the total it reads, the total counting its rows, argument type)
+        items: list[_Item] = []
+        # MIN, MAX and DISTINCT: one ordered pass per distinct argument
+        arguments: dict[str, agg.OrderedArgument] = {}
+        deferred: list[tuple[str, plan.AggCall, int, DataType]] = []
         for item, call in node.aggregates:
             if call.arg is None:
                 items.append((item.name, "COUNT", 0, 0, None))
                 continue
             value = evaluator.value(call.arg)
+            if call.func in ("MIN", "MAX") or call.distinct:
+                if call.func in ("MIN", "MAX") and value.type.kind is TypeKind.STRING:
+                    raise UnsupportedSql(
+                        f"{plan.render(call)} of strings across parties",
+                        hint="MIN and MAX across parties work on numbers, dates and times.",
+                    )
+                rendered = plan.render(call.arg)
+                if rendered not in arguments:
+                    arguments[rendered] = agg.OrderedArgument(
+                        value.value, self._counting(rel, value), _key_bits(value.type)
+                    )
+                position = list(arguments).index(rendered)
+                deferred.append((item.name, call, position, value.type))
+                continue
             counted = 0
             term = value.value
             if value.null is not None:
@@ -431,17 +457,50 @@ class SecureExecutor:
                 continue
             terms.append(term)
             items.append((item.name, call.func, len(terms) - 1, counted, value.type))
+        for name, call, position, argument_type in deferred:
+            items.append(_ordered_item(name, call, len(terms) + 5 * position, argument_type))
         if node.keys:
-            return self._grouped(rel, node, evaluator, valid=valid, terms=terms, items=items)
-        totals = [(term if index == 0 else valid * term).sum() for index, term in enumerate(terms)]
-        out = self._aggregate_rel(node, [], [t.reshape(1) for t in totals], items, n=1, dropped=0)
+            return self._grouped(
+                rel,
+                node,
+                evaluator,
+                valid=valid,
+                terms=terms,
+                items=items,
+                arguments=list(arguments.values()),
+                min_size=self._min_size(node),
+            )
+        if arguments:
+            grouped, outputs = agg.ordered_totals(
+                [],
+                [],
+                valid,
+                terms=terms[1:],
+                carried=[],
+                arguments=list(arguments.values()),
+                min_size=1,
+            )
+            totals = [grouped.counts, *grouped.sums, *(t for ts in outputs for t in ts)]
+        else:
+            totals = [
+                (term if index == 0 else valid * term).sum().reshape(1)
+                for index, term in enumerate(terms)
+            ]
+        out = self._aggregate_rel(node, [], totals, items, n=1, dropped=0)
         k = self._min_size(node)
         if k > 1:  # the one group of a global aggregate is dropped too when too small
-            small = less_than(totals[0].reshape(1), k)
+            small = less_than(totals[0], k)
             out.valid = ~small
             opened = reveal(bit_inject(small).sum())
             out.dropped = int(opened) if opened is not None else 0
         return out
+
+    def _counting(self, rel: Rel, value: Secret) -> BitShare:
+        """1 where a row counts for an aggregate of ``value``: valid and not NULL."""
+        present = ~value.null if value.null is not None else None
+        if rel.valid is None:
+            return present if present is not None else constant_bits(self.rt, True, rel.n)
+        return rel.valid if present is None else and_bits(rel.valid, present)
 
     def _grouped(
         self,
@@ -451,34 +510,52 @@ class SecureExecutor:
         *,
         valid: ArithShare,
         terms: list[ArithShare],
-        items: list[tuple[str, str, int, int, DataType | None]],
+        items: list[_Item],
+        arguments: list[agg.OrderedArgument],
+        min_size: int,
     ) -> Rel:
         key_values = [evaluator.value(e) for _, e in node.keys]
         key_columns = [k.value for k in key_values]
         key_nulls = [bit_inject(k.null) for k in key_values if k.null is not None]
         key_text = [word for k in key_values for word in (k.text or [])]
         sort_keys = [*key_columns, *key_nulls]
+        bits = [_key_bits(k.type) for k in key_values] + [2] * len(key_nulls)
         owner = _plain_key_owner(rel, [e for _, e in node.keys])
-        if owner is not None:
-            codes = None
-            if self.rt.party == owner:
-                datas = [_plain_data(rel, e) for _, e in node.keys]
-                codes = _group_codes(datas)
+        codes = None
+        if owner is not None and self.rt.party == owner:
+            codes = _group_codes([_plain_data(rel, e) for _, e in node.keys])
+        extra: list[ArithShare] = []
+        if arguments:
+            group_keys, group_bits = sort_keys, bits
+            if owner is not None:  # the owner's group codes: one narrow key to sort by
+                group_keys = [share(self.rt, codes, owner, shape=(rel.n,))]
+                group_bits = [max(1, rel.n.bit_length()) + 1]
+            grouped, outputs = agg.ordered_totals(
+                group_keys,
+                group_bits,
+                valid,
+                terms=terms[1:],
+                carried=[*sort_keys, *key_text],
+                arguments=arguments,
+                min_size=min_size,
+            )
+            extra = [t for ts in outputs for t in ts]
+        elif owner is not None:
             moved, starts = agg.order_by_local_keys(
                 self.rt, owner, codes, rel.n, [*sort_keys, *key_text, valid, *terms[1:]]
             )
             carried = moved[: len(sort_keys) + len(key_text)]
             moved_valid = moved[len(carried)]
             moved_terms = moved[len(carried) + 1 :]
+            grouped = agg.totals(starts, moved_valid, moved_terms, carried, min_size)
         else:
-            bits = [_key_bits(k.type) for k in key_values] + [2] * len(key_nulls)
             sorted_keys, rest, starts = agg.order_by_shared_keys(
                 sort_keys, [*key_text, valid, *terms[1:]], bits
             )
             carried = [*sorted_keys, *rest[: len(key_text)]]
             moved_valid, moved_terms = rest[len(key_text)], rest[len(key_text) + 1 :]
-        grouped = agg.totals(starts, moved_valid, moved_terms, carried, self._min_size(node))
-        totals = [grouped.counts, *grouped.sums]
+            grouped = agg.totals(starts, moved_valid, moved_terms, carried, min_size)
+        totals = [grouped.counts, *grouped.sums, *extra]
         keys_out: list[Secret] = []
         null_position = len(key_columns)
         text_position = len(sort_keys)
@@ -507,7 +584,7 @@ class SecureExecutor:
         node: plan.Aggregate,
         keys: list[Secret],
         totals: list[ArithShare],
-        items: list[tuple[str, str, int, int, DataType | None]],
+        items: list[_Item],
         *,
         n: int,
         dropped: int,
@@ -523,7 +600,7 @@ class SecureExecutor:
                 continue
             counts = totals[count_of]
             empty = _bits_from_zero_test(counts)
-            if func == "SUM":
+            if func in ("SUM", "MIN", "MAX"):
                 out.columns[name] = Secret(types[name], total, empty)
             else:  # AVG: opened as a sum and a count, divided by the receiver
                 sum_name, count_name = f"{name}#sum", f"{name}#count"
@@ -534,10 +611,148 @@ class SecureExecutor:
         return out
 
     def _distinct(self, node: plan.Distinct) -> Rel:
-        raise UnsupportedSql("SELECT DISTINCT across parties")
+        return self._distinct_rows(self.relation(node.input), node.fields)
+
+    def _distinct_rows(self, rel: Rel, fields: Sequence[plan.Field]) -> Rel:
+        """Duplicate rows removed: a GROUP BY every column, without aggregates (no threshold:
+        the rows were allowed to reach the issuer with their duplicates)."""
+        if rel.averages:
+            raise UnsupportedSql("SELECT DISTINCT over an AVG across parties")
+        keys = tuple(
+            (item, plan.ColumnRef(name, item.type))
+            for item, name in zip(fields, rel.names, strict=True)
+        )
+        grouping = plan.Aggregate(plan.Scan("", "", "", ()), keys, (), tuple(fields))
+        evaluator = self._evaluator(rel, [e for _, e in keys])
+        valid = self._valid_arith(rel)
+        return self._grouped(
+            rel, grouping, evaluator, valid=valid, terms=[valid], items=[], arguments=[], min_size=1
+        )
+
+    def _sort(self, node: plan.Sort) -> Rel:
+        """Rows in the order of the keys, valid rows first; nothing is opened."""
+        rel = self.relation(node.input)
+        evaluator = self._evaluator(rel, [key.expr for key in node.keys])
+        sort_keys = self._validity_key(rel)
+        for key in node.keys:
+            sort_keys.extend(_order_keys(evaluator.value(key.expr), key, before_limit=True))
+        out, keys = self._order_rows(rel, sort_keys)
+        if rel.valid is not None:
+            out.valid = _bits_from_01(keys[0])
+        out.sorted = True
+        return out
+
+    def _validity_key(self, rel: Rel) -> list[tuple[ArithShare, int | None, bool]]:
+        return [] if rel.valid is None else [(bit_inject(rel.valid), 2, True)]
+
+    def _order_rows(
+        self, rel: Rel, sort_keys: Sequence[tuple[ArithShare, int | None, bool]]
+    ) -> tuple[Rel, list[ArithShare]]:
+        """The relation's rows ordered by ``sort_keys`` (key, width, descending; most
+        significant first), by oblivious stable sorts, least significant key first. Returns the
+        moved relation (its validity is left to the caller) and the sorted keys."""
+        names = list(rel.columns)
+        secrets = self.secrets(rel, names)
+        ordered = [secrets[name] for name in names]
+        columns = _flatten(ordered)
+        keys = [k for k, _, _ in sort_keys]
+        for index in reversed(range(len(sort_keys))):
+            _, width, descending = sort_keys[index]
+            _, moved = mpc_sort(
+                keys[index], [*columns, *keys], descending=descending, key_bits=width
+            )
+            arith = [_as_arith(c) for c in moved]
+            columns, keys = arith[: len(columns)], arith[len(columns) :]
+        moved_columns: dict[str, Plain | Secret] = dict(
+            zip(names, _unflatten(ordered, columns), strict=True)
+        )
+        return Rel(list(rel.names), dict(moved_columns), rel.n, None, dict(rel.averages)), keys
+
+    def _window(self, node: plan.Window) -> Rel:
+        """ROW_NUMBER, RANK and DENSE_RANK: per call, the rows sorted by (validity, partition,
+        order) obliviously; row numbers are segmented prefix sums over the partition starts,
+        ranks subtract the position within a run of equal order keys. Nothing is opened."""
+        rel = self.relation(node.input)
+        if rel.averages:
+            raise UnsupportedSql("a window over an AVG across parties")
+        for item, call in node.calls:
+            evaluator = self._evaluator(
+                rel, [*call.partition_by, *(key.expr for key in call.order_by)]
+            )
+            sort_keys = self._validity_key(rel)
+            for expr in call.partition_by:
+                value = evaluator.value(expr)
+                if value.null is not None:
+                    sort_keys.append((bit_inject(value.null), 2, False))
+                sort_keys.append((_raw(value.value), _key_bits(value.type), False))
+            partition_keys = len(sort_keys)
+            for key in call.order_by:
+                sort_keys.extend(_order_keys(evaluator.value(key.expr), key, before_limit=False))
+            valid = rel.valid
+            rel, keys = self._order_rows(rel, sort_keys)
+            if valid is not None:
+                rel.valid = _bits_from_01(keys[0])
+            rel.names.append(item.name)
+            rel.columns[item.name] = Secret(item.type, self._ranks(call.func, keys, partition_keys))
+        return rel
+
+    def _ranks(self, func: str, keys: Sequence[ArithShare], partition_keys: int) -> ArithShare:
+        n = len(keys[0]) if keys else 0
+        ones = _zero(self.rt, n).add_public(1)
+        if n == 0:
+            return ones
+        same = agg.same_as_previous(keys) if keys else []
+        first = agg.first_row(self.rt, n)
+        partition_start = ~same[partition_keys - 1] if partition_keys else first
+        run_start = ~same[-1] if len(keys) > partition_keys else partition_start
+        if func == "ROW_NUMBER":
+            return segmented_prefix_sums([ones], partition_start)[0]
+        if func == "RANK":  # the row number at the start of the run of equal order keys
+            numbers = segmented_prefix_sums([ones], partition_start)[0]
+            within = segmented_prefix_sums([ones], run_start)[0]
+            return (numbers - within).add_public(1)
+        return segmented_prefix_sums([bit_inject(run_start)], partition_start)[0]
 
     def _limit(self, node: plan.Limit) -> Rel:
-        raise UnsupportedSql("LIMIT across parties")
+        rel = self.relation(node.input)
+        start = node.offset
+        stop = rel.n if node.limit is None else min(rel.n, start + node.limit)
+        if rel.valid is None or rel.sorted:  # the rows to keep are at public positions
+            return _select_rows(rel, np.arange(min(start, rel.n), max(stop, min(start, rel.n))))
+        # the valid rows' ranks are secret: keep ranks in (offset, offset + limit]
+        rank = bit_inject(rel.valid).cumsum()
+        keep = and_bits(rel.valid, ~less_than(rank, start + 1))
+        if node.limit is not None:
+            keep = and_bits(keep, less_than(rank, start + node.limit + 1))
+        return Rel(rel.names, rel.columns, rel.n, keep, rel.averages)
+
+    def _union(self, node: plan.SetOperation) -> Rel:
+        """The inputs' rows one after the other, as secret shares (then DISTINCT unless ALL).
+
+        Each input's columns are cast to the output's types; a column without NULL flags in one
+        input gets zero flags, text words are padded to the widest input."""
+        parts = [self.relation(child) for child in node.inputs]
+        if any(part.averages for part in parts):
+            raise UnsupportedSql("a UNION of AVG results across parties")
+        names = [f.name for f in node.fields]
+        columns: dict[str, Secret] = {}
+        for position, item in enumerate(node.fields):
+            pieces = []
+            for part in parts:
+                name = part.names[position]
+                pieces.append(_cast(self.secrets(part, [name])[name], item.type))
+            columns[item.name] = _concatenate_secrets(self.rt, pieces, item.type)
+        n = sum(part.n for part in parts)
+        valid = None
+        if any(part.valid is not None for part in parts):
+            valid = BitShare.concatenate(
+                [
+                    part.valid if part.valid is not None else constant_bits(self.rt, True, part.n)
+                    for part in parts
+                ]
+            )
+        rel = Rel(names, dict(columns), n, valid)
+        return rel if node.all else self._distinct_rows(rel, node.fields)
 
     # -- delivery ----------------------------------------------------------------------
 
@@ -547,26 +762,10 @@ class SecureExecutor:
             names = list(rel.columns)
             secrets = self.secrets(rel, names)
             ordered = [secrets[name] for name in names]
-            flat: list[ArithShare] = []
-            for secret in ordered:
-                flat.append(secret.value)
-                if secret.null is not None:
-                    flat.append(bit_inject(secret.null))
-                flat.extend(secret.text or [])
-            kept, count = compact(rel.valid, flat)
+            kept, count = compact(rel.valid, _flatten(ordered))
             assert isinstance(count, int)
-            position = 0
-            for name, secret in zip(names, ordered, strict=True):
-                value = kept[position]
-                position += 1
-                null = None
-                if secret.null is not None:
-                    null = _bits_from_01(kept[position])  # type: ignore[arg-type]
-                    position += 1
-                width = len(secret.text or [])
-                text = list(kept[position : position + width]) if secret.text is not None else None
-                position += width
-                rel.columns[name] = Secret(secret.type, value, null, text)  # type: ignore[arg-type]
+            rebuilt = _unflatten(ordered, [_as_arith(c) for c in kept])
+            rel.columns.update(zip(names, rebuilt, strict=True))
             rel = Rel(rel.names, rel.columns, count, None, rel.averages)
         opened: dict[str, ColumnData | None] = {}
         for name, column in rel.columns.items():
@@ -607,6 +806,141 @@ def _error_from_notice(notice: np.ndarray, owner: int) -> ShuyuError:
     message, _, hint = rest.partition("\n")
     cls = ShuyuError.registry.get(code, ShuyuError)
     return cls(f"party {owner}: {message}", hint=hint)
+
+
+def _as_arith(column: Any) -> ArithShare:
+    assert isinstance(column, ArithShare)
+    return column
+
+
+def _flatten(secrets: Sequence[Secret]) -> list[ArithShare]:
+    """Columns as ring vectors to move together: per column its value, its NULL flags as 0/1
+    (if any), its text words (if any)."""
+    flags = _inject_many([s.null for s in secrets if s.null is not None])
+    out: list[ArithShare] = []
+    for secret in secrets:
+        out.append(secret.value)
+        if secret.null is not None:
+            out.append(flags.pop(0))
+        out.extend(secret.text or [])
+    return out
+
+
+def _unflatten(like: Sequence[Secret], flat: Sequence[ArithShare]) -> list[Secret]:
+    """The inverse of :func:`_flatten` for columns laid out like ``like``."""
+    flag_positions = []
+    position = 0
+    for secret in like:
+        position += 1
+        if secret.null is not None:
+            flag_positions.append(position)
+            position += 1
+        position += len(secret.text or [])
+    bits = _bits_from_01_many([flat[p] for p in flag_positions])
+    out = []
+    position = 0
+    for secret in like:
+        value = flat[position]
+        value = ArithShare(value.rt, value.s0, value.s1, secret.value.frac_bits)
+        position += 1
+        null = None
+        if secret.null is not None:
+            null = bits.pop(0)
+            position += 1
+        text = None
+        if secret.text is not None:
+            text = list(flat[position : position + len(secret.text)])
+            position += len(secret.text)
+        out.append(Secret(secret.type, value, null, text))
+    return out
+
+
+def _cast(secret: Secret, target: DataType) -> Secret:
+    """A column in the encoding of a wider type (a UNION's output type)."""
+    source = secret.type
+    if source == target or source.kind is target.kind is TypeKind.STRING:
+        return Secret(target, secret.value, secret.null, secret.text)
+    value = secret.value
+    if target.kind is TypeKind.DECIMAL and source.kind in (TypeKind.INT, TypeKind.DECIMAL):
+        shift = target.scale - (source.scale if source.kind is TypeKind.DECIMAL else 0)
+        if shift >= 0:
+            return Secret(target, value.mul_public_int(10**shift), secret.null)
+    if target.kind is TypeKind.FLOAT and source.kind in (TypeKind.INT, TypeKind.BOOL):
+        return Secret(target, value.rescale(value.rt.frac_bits), secret.null)
+    if target.kind is TypeKind.INT and source.kind is TypeKind.BOOL:
+        return Secret(target, value, secret.null)
+    if source.kind is target.kind and source.kind is not TypeKind.DECIMAL:
+        return Secret(target, value, secret.null, secret.text)
+    raise UnsupportedSql(
+        f"a UNION column of types {source} and {target} across parties",
+        hint="Cast the columns to one type in each SELECT of the UNION.",
+    )
+
+
+def _concatenate_secrets(rt: Runtime, parts: Sequence[Secret], data_type: DataType) -> Secret:
+    """Rows of several columns of one type, one after the other."""
+    value = ArithShare.concatenate([p.value for p in parts])
+    null = None
+    if any(p.null is not None for p in parts):
+        null = BitShare.concatenate(
+            [p.null if p.null is not None else constant_bits(rt, False, len(p)) for p in parts]
+        )
+    text = None
+    if data_type.kind is TypeKind.STRING:
+        width = max(len(p.text or []) for p in parts)
+        words = []
+        for index in range(width):
+            words.append(
+                ArithShare.concatenate(
+                    [
+                        p.text[index]
+                        if p.text is not None and index < len(p.text)
+                        else _zero(rt, len(p))
+                        for p in parts
+                    ]
+                )
+            )
+        text = words
+    return Secret(data_type, value, null, text)
+
+
+def _raw(value: ArithShare) -> ArithShare:
+    """The ring values without their fixed-point scale (to compare and sort)."""
+    return ArithShare(value.rt, value.s0, value.s1)
+
+
+def _order_keys(
+    value: Secret, key: plan.SortKey, *, before_limit: bool
+) -> list[tuple[ArithShare, int | None, bool]]:
+    """Sort keys for one ORDER BY key: its NULL flags (NULLs first or last), then its value."""
+    if value.type.kind is TypeKind.STRING:
+        where = "before a LIMIT" if before_limit else "in a window"
+        raise UnsupportedSql(
+            f"ORDER BY a string ({plan.render(key.expr)}) {where} across parties",
+            hint="Order by numbers, dates or times across parties.",
+        )
+    nulls_first = key.nulls_first if key.nulls_first is not None else not key.descending
+    keys: list[tuple[ArithShare, int | None, bool]] = []
+    if value.null is not None:
+        keys.append((bit_inject(value.null), 2, nulls_first))
+    keys.append((_raw(value.value), _key_bits(value.type), key.descending))
+    return keys
+
+
+def _zero(rt: Runtime, n: int) -> ArithShare:
+    return ArithShare(rt, np.zeros(n, np.uint64), np.zeros(n, np.uint64))
+
+
+def _ordered_item(name: str, call: plan.AggCall, base: int, argument: DataType) -> _Item:
+    """An output of an ordered pass: ``base`` indexes its totals, in the order of
+    ``aggregate.ORDERED_OUTPUTS`` (present, distinct count, distinct sum, min, max)."""
+    if call.func in ("MIN", "MAX"):
+        return (name, call.func, base + (3 if call.func == "MIN" else 4), base, argument)
+    if call.func == "COUNT":
+        return (name, "COUNT", base + 1, base + 1, None)
+    if call.func == "SUM":
+        return (name, "SUM", base + 2, base, argument)
+    return (name, "AVG", base + 2, base + 1, argument)
 
 
 def _select_rows(rel: Rel, rows: np.ndarray) -> Rel:
