@@ -27,6 +27,7 @@ import resource
 import sys
 import time
 import traceback
+import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TextIO
 
@@ -181,14 +182,16 @@ def _query(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     space_module = importlib.import_module("shuyu.engine.space")
     if args.tables:
         with space_module.load_space(args.space, env=os.environ) as space:
-            rows = [
-                [f"{t.party}.{t.name}", ", ".join(f"{c.name} {c.type}" for c in t.columns)]
+            text = space_module.format_tables(space.catalog)
+            tables = [
+                {
+                    "table": f"{t.party}.{t.name}",
+                    "rows": t.rows,
+                    "columns": [{"name": c.name, "type": str(c.type)} for c in t.columns],
+                }
                 for t in space.tables()
             ]
-        out.result(
-            "\n".join(f"{name}: {columns}" for name, columns in rows),
-            [{"table": name, "columns": columns} for name, columns in rows],
-        )
+        out.result(text, tables)
         return EXIT_OK
     if not args.sql or not args.issuer:
         raise InvalidInput(
@@ -209,18 +212,27 @@ def _query(args: argparse.Namespace, settings: Settings, out: Output) -> int:
         document = [dict(zip(header, row, strict=True)) for row in table[1:]]
         print(json.dumps(document, ensure_ascii=False, indent=2), file=out.stdout)
     elif args.format == "table":
-        widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+        widths = [max(_width(row[i]) for row in table) for i in range(len(table[0]))]
         for index, row in enumerate(table):
-            print(
-                "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip(),
-                file=out.stdout,
-            )
+            cells = [cell + " " * (w - _width(cell)) for cell, w in zip(row, widths, strict=True)]
+            print("  ".join(cells).rstrip(), file=out.stdout)
             if index == 0:
                 print("  ".join("-" * w for w in widths), file=out.stdout)
     else:
         writer = csv.writer(out.stdout, lineterminator="\n")
         writer.writerows(table)
+    if result.dropped:
+        print(
+            f"注意：{result.dropped} 个分组的行数少于 group_min_size，已从结果中删除 / "
+            f"note: {result.dropped} group(s) with fewer rows than group_min_size were left out",
+            file=out.stderr,
+        )
     return EXIT_OK
+
+
+def _width(text: str) -> int:
+    """Columns a string takes in a terminal (CJK characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def _demo(args: argparse.Namespace, settings: Settings, out: Output) -> int:

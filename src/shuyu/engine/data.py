@@ -38,6 +38,8 @@ Example:
 from __future__ import annotations
 
 import datetime
+import html
+import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -144,6 +146,33 @@ class Result:
     names: tuple[str, ...]
     types: tuple[DataType, ...]
     rows: list[tuple[Any, ...]]
+    dropped: int = 0  # groups left out for having fewer rows than group_min_size
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        """One dict per row, keyed by column name."""
+        return [dict(zip(self.names, row, strict=True)) for row in self.rows]
+
+    def to_pandas(self) -> Any:
+        """The rows as a ``pandas.DataFrame`` (pandas is not a dependency of Shuyu)."""
+        try:
+            pandas = importlib.import_module("pandas")  # optional, for notebooks only
+        except ImportError:
+            raise InvalidInput(
+                "pandas is not installed", hint="pip install pandas, or use Result.rows"
+            ) from None
+        return pandas.DataFrame.from_records(self.rows, columns=list(self.names))
+
+    def _repr_html_(self) -> str:
+        """A table for Jupyter."""
+        head = "".join(f"<th>{html.escape(name)}</th>" for name in self.names)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(format_value(v))}</td>" for v in row) + "</tr>"
+            for row in self.rows
+        )
+        note = ""
+        if self.dropped:
+            note = f"<p>{self.dropped} group(s) below group_min_size were dropped</p>"
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}"
 
     def to_csv_rows(self) -> list[list[str]]:
         """Header then rows as text: NULL is ``NULL``, booleans ``true``/``false``, dates ISO."""

@@ -26,6 +26,7 @@ delegated join's leakage (``docs/joins.md``), group counts (``aggregate``), and 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -112,6 +113,7 @@ class SecureExecutor:
         self.local = local
         self.issuer = options.parties[options.issuer]
         self._join_counter = 0
+        self.dropped = 0  # groups dropped below group_min_size, over all aggregates
         # plan nodes by their pre-order position: how the public options refer to them
         self._position = {id(node): index for index, node in enumerate(plan.walk(query.root))}
 
@@ -493,6 +495,7 @@ class SecureExecutor:
             out.valid = ~small
             opened = reveal(bit_inject(small).sum())
             out.dropped = int(opened) if opened is not None else 0
+            self.dropped += out.dropped
         return out
 
     def _counting(self, rel: Rel, value: Secret) -> BitShare:
@@ -590,6 +593,7 @@ class SecureExecutor:
         dropped: int,
     ) -> Rel:
         out = Rel([f.name for f in node.fields], {}, n, dropped=dropped)
+        self.dropped += dropped
         for (item, _), key in zip(node.keys, keys, strict=True):
             out.columns[item.name] = key
         types = {f.name: f.type for f, _ in node.aggregates}
@@ -775,7 +779,8 @@ class SecureExecutor:
                 opened[name] = self._send_plain(column, rel.n)
         if self.rt.party != self.issuer:
             return None
-        return _result(self.query, root, tail, rel, opened)
+        result = _result(self.query, root, tail, rel, opened)
+        return dataclasses.replace(result, dropped=self.dropped)
 
     def _send_plain(self, column: Plain, n: int) -> ColumnData | None:
         """A plaintext column's owner sends it to the issuer (the policy allowed it)."""
