@@ -198,14 +198,19 @@ def _query(args: argparse.Namespace, settings: Settings, out: Output) -> int:
             "a query needs the SQL text and --as PARTY",
             hint='Run e.g. shuyu query --space space.yaml --as bank "SELECT COUNT(*) FROM ..."',
         )
-    if args.explain:
-        with space_module.load_space(args.space, env=os.environ) as space:
-            planned = engine.plan_query(space, args.issuer, args.sql, args.dialect)
+    with space_module.load_space(args.space, env=os.environ) as space:
+        planned = engine.plan_query(space, args.issuer, args.sql, args.dialect)
+    mode = planned.query.explain or ("analyze" if args.analyze else "plan" if args.explain else "")
+    if mode == "plan":
         out.result(planned.explain(), {"explain": planned.explain()})
         return EXIT_OK
-    result = engine.run_query(
-        args.space, args.issuer, args.sql, dialect=args.dialect, settings=settings.mpc
+    result = engine.run_planned(
+        args.space, planned, settings=settings.mpc, profile=mode == "analyze"
     )
+    if mode == "analyze":
+        text = planned.explain(result)
+        out.result(text, {"explain": text, "rows": len(result.rows), "dropped": result.dropped})
+        return EXIT_OK
     table = result.to_csv_rows()
     if args.format == "json" or out.as_json:
         header = table[0]
@@ -538,6 +543,11 @@ def _query_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     query.add_argument(
         "--explain", action="store_true", help="print the plan and what each party may learn"
+    )
+    query.add_argument(
+        "--analyze",
+        action="store_true",
+        help="run the query; print the plan with each operator's measured time, bytes, rounds",
     )
     query.add_argument("--tables", action="store_true", help="list the space's tables and exit")
     query.add_argument("--dialect", default="mysql", help="SQL dialect of the query (mysql)")

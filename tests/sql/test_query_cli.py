@@ -17,7 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from shuyu.engine import explain
 from shuyu.engine.dataspace import DataSpace
+from shuyu.engine.query import plan_query, run_planned
+from shuyu.engine.space import load_space
 
 from .fixture_files import FIXTURES, differences
 from .test_fixtures import run_duckdb
@@ -246,3 +249,54 @@ def test_a_party_that_dies_mid_query_fails_cleanly(tmp_path):
     assert "Traceback" not in stderr
     time.sleep(0.5)
     assert not [pid for pid in parties if _alive(pid)], "orphan party processes"
+
+
+# --- EXPLAIN and EXPLAIN ANALYZE -----------------------------------------------------------
+
+
+def test_explain_analyze_measures_every_operator():
+    for argv in (["--analyze", JOIN_BY_CITY], [f"EXPLAIN ANALYZE {JOIN_BY_CITY}"]):
+        done = shuyu("query", "--space", str(SPACE), "--as", "bank", *argv)
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        operators = [line for line in lines if "[≈" in line]
+        labels = " ".join(operators)
+        assert "delegated INNER JOIN (reveal mode)" in labels and "secret GROUP BY" in labels
+        measured = [line for line in operators if "(actual " in line]
+        # every operator but the issuer's final sort ran at the parties and was measured
+        assert len(measured) == len(operators) - 1, operators
+        total = next(line for line in lines if line.startswith("-- total measured:"))
+        assert " s, " in total and "round" in total
+    done = shuyu("query", "--space", str(SPACE), "--as", "bank", f"EXPLAIN {JOIN_BY_CITY}")
+    assert done.returncode == 0, done.stderr
+    assert "(actual " not in done.stdout and "[≈" in done.stdout
+
+
+def test_estimated_bytes_are_within_an_order_of_magnitude(tmp_path):
+    space_path = big_space(tmp_path, rows=5000)
+    sqls = [
+        "SELECT c.city, SUM(s.fee) AS fees FROM bank.customers c "
+        "JOIN telco.subscribers s ON s.phone = c.phone GROUP BY c.city",
+        "SELECT c.city, s.plan, COUNT(*) AS n FROM bank.customers c "
+        "JOIN telco.subscribers s ON s.phone = c.phone GROUP BY c.city, s.plan",
+    ]
+    with load_space(space_path) as space:
+        planned = [plan_query(space, "bank", sql) for sql in sqls]
+    for item in planned:
+        result = run_planned(space_path, item, profile=True)
+        operators = explain.steps(
+            item.query.root,
+            item.catalog,
+            item.options.parties,
+            item.options.issuer,
+            item.options.join_modes,
+        )
+        measured = {position: tuple(rest) for position, *rest in result.profile}
+        own = explain.own_costs(operators, measured)
+        checked = 0
+        for step in operators:
+            if step.position in own and own[step.position][1] > 100_000:
+                ratio = step.estimate.bytes / own[step.position][1]
+                assert 0.1 <= ratio <= 10, (step.label, step.estimate, own[step.position])
+                checked += 1
+        assert checked >= 2

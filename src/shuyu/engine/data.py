@@ -147,6 +147,8 @@ class Result:
     types: tuple[DataType, ...]
     rows: list[tuple[Any, ...]]
     dropped: int = 0  # groups left out for having fewer rows than group_min_size
+    # EXPLAIN ANALYZE: per plan position, seconds, bytes sent by all parties, rounds, rows
+    profile: tuple[tuple[int, float, int, int, int], ...] = ()
 
     def to_dicts(self) -> list[dict[str, Any]]:
         """One dict per row, keyed by column name."""

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from shuyu.config import MpcSettings
 from shuyu.engine.data import Result
-from shuyu.engine.query import plan_query, run_query
+from shuyu.engine.query import plan_query, run_planned, run_query
 from shuyu.engine.space import format_tables, load_space
 
 
@@ -51,10 +51,15 @@ class DataSpace:
         with load_space(self.path, env=self.env) as space:
             return format_tables(space.catalog)
 
-    def explain(self, sql: str, *, as_party: str) -> str:
-        """Where each part of the query runs, what it costs, and what each party may learn."""
+    def explain(self, sql: str, *, as_party: str, analyze: bool = False) -> str:
+        """Where each part of the query runs, what it costs, and what each party may learn;
+        ``analyze``: run it and add each operator's measured time, bytes and rounds."""
         with load_space(self.path, env=self.env) as space:
-            return plan_query(space, as_party, sql, self.dialect).explain()
+            planned = plan_query(space, as_party, sql, self.dialect)
+        if not analyze:
+            return planned.explain()
+        result = run_planned(self.path, planned, settings=self.settings, profile=True)
+        return planned.explain(result)
 
     def query(self, sql: str, *, as_party: str) -> Result:
         """Run ``sql`` for ``as_party`` (the party that receives the result)."""

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shuyu.config import MpcSettings
+from shuyu.engine import explain
 from shuyu.engine.data import ColumnData, Result, TableData
 from shuyu.engine.reference import execute
 from shuyu.engine.secure.executor import ExecutionOptions, LocalRunner, SecureExecutor
@@ -32,6 +33,7 @@ from shuyu.mpc.runner import run_parties
 from shuyu.mpc.runtime import Runtime
 from shuyu.sql import plan
 from shuyu.sql.bind import bind
+from shuyu.sql.catalog import Catalog
 from shuyu.sql.optimize import pushdown_filters
 from shuyu.sql.parse import parse
 from shuyu.sql.policy import PolicyReport, check_policy
@@ -47,13 +49,27 @@ class Planned:
     report: PolicyReport
     parties: tuple[str, str, str]  # compute party 0, 1, 2
     options: ExecutionOptions
+    catalog: Catalog
 
-    def explain(self) -> str:
+    def explain(self, profile: Result | None = None) -> str:
+        """The plan as the parties run it, with estimated costs (and, given the result of a
+        profiled run, the measured ones), then what each party may learn."""
+        operators = explain.steps(
+            self.query.root,
+            self.catalog,
+            self.options.parties,
+            self.options.issuer,
+            self.options.join_modes,
+        )
+        measured = None
+        if profile is not None:
+            measured = {position: tuple(rest) for position, *rest in profile.profile}
         lines = [
             f"-- compute parties: {', '.join(f'{p} (#{i})' for i, p in enumerate(self.parties))}",
             f"-- result revealed to: {self.options.issuer}",
-            plan.explain(self.query.root),
-            "-- what each party may learn:",
+            "-- estimates: rows, bytes sent by all parties, rounds (docs/sql.md#explain)",
+            explain.render(operators, measured),  # type: ignore[arg-type]
+            "-- logical plan and what each party may learn:",
             self.report.explain(),
         ]
         return "\n".join(lines)
@@ -87,7 +103,7 @@ def plan_query(space: Space, issuer: str, sql: str, dialect: str = "mysql") -> P
         if policy.group is not None:
             group_min_sizes[index] = policy.group.group_min_size
     options = ExecutionOptions(ids, issuer, join_modes=join_modes, group_min_sizes=group_min_sizes)
-    return Planned(query, report, (compute[0], compute[1], compute[2]), options)
+    return Planned(query, report, (compute[0], compute[1], compute[2]), options, space.catalog)
 
 
 def local_runner(space: Space) -> LocalRunner:
@@ -146,21 +162,35 @@ def run_query(
     *,
     dialect: str = "mysql",
     settings: MpcSettings | None = None,
+    profile: bool = False,
 ) -> Result:
-    """Plan and run ``sql`` for ``issuer`` over three local party processes."""
+    """Plan and run ``sql`` for ``issuer`` over three local party processes (``profile``:
+    gather every operator's costs for EXPLAIN ANALYZE, in ``Result.profile``)."""
     space = load_space(space_path, env=os.environ)
     try:
         planned = plan_query(space, issuer, sql, dialect)
     finally:
         space.close()
+    return run_planned(space_path, planned, settings=settings, profile=profile)
+
+
+def run_planned(
+    space_path: str | Path,
+    planned: Planned,
+    *,
+    settings: MpcSettings | None = None,
+    profile: bool = False,
+) -> Result:
+    """Run a planned query over three local party processes."""
+    options = dataclasses.replace(planned.options, profile=profile)
     results = run_parties(
         _party_program,
         str(space_path),
         planned.query,
         planned.parties,
-        planned.options,
+        options,
         settings=settings,
     )
-    result = results[planned.options.parties[issuer]]
+    result = results[options.parties[options.issuer]]
     assert isinstance(result, Result)
     return result

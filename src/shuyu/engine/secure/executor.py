@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -62,6 +63,7 @@ from shuyu.sql import plan
 from shuyu.sql.catalog import DataType, TypeKind
 
 LocalRunner = Callable[[plan.Node], TableData]
+DELIVERY = -1  # the costs of compacting and opening the result (see SecureExecutor.costs)
 # an aggregate output: field, function, the total it reads, the total counting its rows, and
 # its argument's type (see SecureExecutor._aggregate)
 _Item = tuple[str, str, int, int, DataType | None]
@@ -99,6 +101,7 @@ class ExecutionOptions:
     group_min_sizes: Mapping[int, int] = field(default_factory=dict)  # aggregate's position -> k
     join_modes: Mapping[int, str] = field(default_factory=dict)  # join's pre-order position
     reveal_joins: bool = False  # default mode when join_modes has no entry
+    profile: bool = False  # EXPLAIN ANALYZE: gather every party's costs at the issuer
 
 
 class SecureExecutor:
@@ -114,6 +117,8 @@ class SecureExecutor:
         self.issuer = options.parties[options.issuer]
         self._join_counter = 0
         self.dropped = 0  # groups dropped below group_min_size, over all aggregates
+        # per plan position (DELIVERY for the delivery): seconds, bytes sent, rounds, rows
+        self.costs: dict[int, tuple[float, int, int, int]] = {}
         # plan nodes by their pre-order position: how the public options refer to them
         self._position = {id(node): index for index, node in enumerate(plan.walk(query.root))}
 
@@ -127,7 +132,37 @@ class SecureExecutor:
             tail.append(root)
             root = root.input
         rel = self.relation(root)
-        return self._deliver(rel, root, tail)
+        start, before = time.perf_counter(), self.rt.snapshot()
+        result = self._deliver(rel, root, tail)
+        spent = self.rt.snapshot() - before
+        n = len(result.rows) if result is not None else 0
+        self.costs[DELIVERY] = (time.perf_counter() - start, spent.bytes_sent, spent.rounds, n)
+        if self.options.profile:
+            profile = self._gather_costs()
+            if result is not None:
+                result = dataclasses.replace(result, profile=profile)
+        return result
+
+    def _gather_costs(self) -> tuple[tuple[int, float, int, int, int], ...]:
+        """Every party's costs, summed at the issuer (bytes added up; time and rounds: the
+        largest); they are counters, not data."""
+        positions = sorted(self.costs)
+        mine = np.array(
+            [(round(c[0] * 1e6), c[1], c[2], c[3]) for c in (self.costs[p] for p in positions)],
+            dtype=np.int64,
+        ).reshape(-1, 4)  # microseconds, bytes, rounds, rows
+        step = self.rt.round()
+        if self.rt.party != self.issuer:
+            self.rt.send(self.issuer, step, mine)
+            return ()
+        tables = [mine] + [self.rt.recv(peer, step)[0] for peer in (0, 1, 2) if peer != self.issuer]
+        out = []
+        for row, position in enumerate(positions):
+            seconds = max(int(t[row, 0]) for t in tables) / 1e6
+            sent = sum(int(t[row, 1]) for t in tables)
+            rounds = max(int(t[row, 2]) for t in tables)
+            out.append((position, seconds, sent, rounds, int(mine[row, 3])))
+        return tuple(out)
 
     # -- placement ---------------------------------------------------------------------
 
@@ -141,6 +176,20 @@ class SecureExecutor:
         return frozenset(owners)
 
     def relation(self, node: plan.Node) -> Rel:
+        """The node's relation; its cost (inclusive of its inputs) is recorded for EXPLAIN
+        ANALYZE: seconds, bytes this party sent, rounds, rows."""
+        start, before = time.perf_counter(), self.rt.snapshot()
+        rel = self._relation(node)
+        spent = self.rt.snapshot() - before
+        self.costs[self._position[id(node)]] = (
+            time.perf_counter() - start,
+            spent.bytes_sent,
+            spent.rounds,
+            rel.n,
+        )
+        return rel
+
+    def _relation(self, node: plan.Node) -> Rel:
         owners = self._owners(node)
         if len(owners) == 1:
             return self._local(node, self.options.parties[next(iter(owners))])
@@ -416,6 +465,7 @@ class SecureExecutor:
 
     def _aggregate(self, node: plan.Aggregate) -> Rel:
         rel = self.relation(node.input)
+        grouping = self._key_owner(rel, [e for _, e in node.keys]) if node.keys else (None, None)
         valid = self._valid_arith(rel)
         evaluator = self._evaluator(
             rel,
@@ -471,6 +521,7 @@ class SecureExecutor:
                 items=items,
                 arguments=list(arguments.values()),
                 min_size=self._min_size(node),
+                grouping=grouping,
             )
         if arguments:
             grouped, outputs = agg.ordered_totals(
@@ -505,6 +556,17 @@ class SecureExecutor:
             return present if present is not None else constant_bits(self.rt, True, rel.n)
         return rel.valid if present is None else and_bits(rel.valid, present)
 
+    def _key_owner(
+        self, rel: Rel, keys: Sequence[plan.Expr]
+    ) -> tuple[int | None, np.ndarray | None]:
+        """The party holding every key in plaintext, and its group codes there; to be asked
+        before the keys are shared (sharing replaces the plaintext columns)."""
+        owner = _plain_key_owner(rel, keys)
+        codes = None
+        if owner is not None and self.rt.party == owner:
+            codes = _group_codes([_plain_data(rel, e) for e in keys])
+        return owner, codes
+
     def _grouped(
         self,
         rel: Rel,
@@ -516,17 +578,17 @@ class SecureExecutor:
         items: list[_Item],
         arguments: list[agg.OrderedArgument],
         min_size: int,
+        grouping: tuple[int | None, np.ndarray | None],
     ) -> Rel:
+        """Per-group totals; ``grouping``: the party holding every key in plaintext and, at
+        that party, its group codes (see :meth:`_key_owner`)."""
         key_values = [evaluator.value(e) for _, e in node.keys]
         key_columns = [k.value for k in key_values]
         key_nulls = [bit_inject(k.null) for k in key_values if k.null is not None]
         key_text = [word for k in key_values for word in (k.text or [])]
         sort_keys = [*key_columns, *key_nulls]
         bits = [_key_bits(k.type) for k in key_values] + [2] * len(key_nulls)
-        owner = _plain_key_owner(rel, [e for _, e in node.keys])
-        codes = None
-        if owner is not None and self.rt.party == owner:
-            codes = _group_codes([_plain_data(rel, e) for _, e in node.keys])
+        owner, codes = grouping
         extra: list[ArithShare] = []
         if arguments:
             group_keys, group_bits = sort_keys, bits
@@ -626,11 +688,20 @@ class SecureExecutor:
             (item, plan.ColumnRef(name, item.type))
             for item, name in zip(fields, rel.names, strict=True)
         )
-        grouping = plan.Aggregate(plan.Scan("", "", "", ()), keys, (), tuple(fields))
+        node = plan.Aggregate(plan.Scan("", "", "", ()), keys, (), tuple(fields))
+        grouping = self._key_owner(rel, [e for _, e in keys])
         evaluator = self._evaluator(rel, [e for _, e in keys])
         valid = self._valid_arith(rel)
         return self._grouped(
-            rel, grouping, evaluator, valid=valid, terms=[valid], items=[], arguments=[], min_size=1
+            rel,
+            node,
+            evaluator,
+            valid=valid,
+            terms=[valid],
+            items=[],
+            arguments=[],
+            min_size=1,
+            grouping=grouping,
         )
 
     def _sort(self, node: plan.Sort) -> Rel:
