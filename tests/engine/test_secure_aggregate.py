@@ -8,7 +8,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.mpc.helpers import opened
 
-from shuyu.engine.secure.aggregate import ORDERED_OUTPUTS, OrderedArgument, ordered_totals
+from shuyu.engine.secure.aggregate import (
+    ORDERED_OUTPUTS,
+    OrderedArgument,
+    counts_per_row,
+    ordered_totals,
+)
 from shuyu.mpc.boolean import and_bits
 from shuyu.mpc.convert import bit_inject
 from shuyu.mpc.local import run_in_threads
@@ -133,3 +138,24 @@ def test_global_min_max_distinct_match_the_reference(table):
     for argument in range(2):
         got = [int(outputs[argument][o][0]) for o in range(len(ORDERED_OUTPUTS))]
         assert got == expected[argument]
+
+
+@SETTINGS
+@given(
+    n=st.integers(0, 12),
+    entries=st.lists(st.tuples(st.integers(0, 11), st.booleans()), max_size=40),
+)
+def test_counts_per_row_match_the_reference(n, entries):
+    entries = [(i, flag) for i, flag in entries if i < n]
+    ids = np.array([i for i, _ in entries], dtype=np.int64)
+    flags = np.array([int(flag) for _, flag in entries], dtype=np.int64)
+
+    def program(rt):
+        m = len(entries)
+        shared_ids = share(rt, ids if rt.party == 0 else None, 0, shape=(m,))
+        shared_flags = share(rt, flags if rt.party == 1 else None, 1, shape=(m,))
+        return reveal(counts_per_row(shared_ids, shared_flags, n))
+
+    got = opened(run_in_threads(program))
+    expected = [sum(flag for i, flag in entries if i == row) for row in range(n)]
+    assert got.tolist() == expected

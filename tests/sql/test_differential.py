@@ -22,7 +22,7 @@ from shuyu.engine.data import ColumnData, TableData
 from shuyu.engine.reference import execute
 from shuyu.sql.bind import bind
 from shuyu.sql.catalog import FLOAT, INT, STRING, decimal
-from shuyu.sql.optimize import pushdown_filters
+from shuyu.sql.optimize import optimize
 from shuyu.sql.parse import parse
 
 from .fixture_files import differences
@@ -294,6 +294,6 @@ def test_reference_executor_agrees_with_duckdb(data, query):
     problem = differences(result.rows, expected, ordered=ordered)
     assert problem is None, f"{sql}\n{problem}"
     # the optimiser's rewrites keep the semantics
-    optimized = execute(pushdown_filters(query), data)
+    optimized = execute(optimize(query), data)
     problem = differences(optimized.rows, expected, ordered=ordered)
-    assert problem is None, f"after pushdown_filters: {sql}\n{problem}"
+    assert problem is None, f"after optimize: {sql}\n{problem}"

@@ -14,7 +14,7 @@ from shuyu.engine.reference import execute
 from shuyu.engine.space import load_space as open_space_file
 from shuyu.errors import ShuyuError
 from shuyu.sql.bind import bind
-from shuyu.sql.optimize import pushdown_filters
+from shuyu.sql.optimize import optimize
 from shuyu.sql.parse import parse
 
 from .fixture_files import (
@@ -58,9 +58,9 @@ def test_query_agrees_with_duckdb_and_the_file(case):
     duck = run_duckdb(case.sql)
     problem = differences(result.rows, duck, ordered=case.ordered)
     assert problem is None, f"reference vs DuckDB: {problem}"
-    optimized = execute(pushdown_filters(query), space.tables)
+    optimized = execute(optimize(query), space.tables)
     problem = differences(optimized.rows, duck, ordered=case.ordered)
-    assert problem is None, f"after pushdown_filters, reference vs DuckDB: {problem}"
+    assert problem is None, f"after optimize, reference vs DuckDB: {problem}"
     expected = expected_rows(case, result.rows)
     problem = differences(result.rows, expected, ordered=case.ordered, tolerance=EXPECTED_TOLERANCE)
     assert problem is None, f"reference vs the file: {problem}"

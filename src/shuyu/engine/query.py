@@ -34,7 +34,7 @@ from shuyu.mpc.runtime import Runtime
 from shuyu.sql import plan
 from shuyu.sql.bind import bind
 from shuyu.sql.catalog import Catalog
-from shuyu.sql.optimize import pushdown_filters
+from shuyu.sql.optimize import optimize
 from shuyu.sql.parse import parse
 from shuyu.sql.policy import PolicyReport, check_policy
 
@@ -77,7 +77,7 @@ class Planned:
 
 def plan_query(space: Space, issuer: str, sql: str, dialect: str = "mysql") -> Planned:
     """Parse, bind, optimise and policy-check ``sql`` for ``issuer`` (no party runs)."""
-    query = pushdown_filters(bind(parse(sql, dialect), space.catalog, sql))
+    query = optimize(bind(parse(sql, dialect), space.catalog, sql))
     report = check_policy(query, space.catalog, issuer)
     owners = sorted({n.party for n in plan.walk(query.root) if isinstance(n, plan.Scan)})
     compute = list(owners)

@@ -32,6 +32,7 @@ import dataclasses
 
 from shuyu.sql import plan
 from shuyu.sql.catalog import BOOL
+from shuyu.sql.precompute import precompute_expressions
 
 
 def _conjuncts(expr: plan.Expr) -> list[plan.Expr]:
@@ -140,3 +141,9 @@ def _push_residual(join: plan.Join) -> plan.Node:
 def pushdown_filters(query: plan.Query) -> plan.Query:
     """The query with filters moved below joins wherever semantics allow (see module doc)."""
     return dataclasses.replace(query, root=_push(query.root))
+
+
+def optimize(query: plan.Query) -> plan.Query:
+    """Every rewrite, in order: filters pushed down, then one-party expressions computed below
+    joins (``shuyu.sql.precompute``)."""
+    return precompute_expressions(pushdown_filters(query))

@@ -311,3 +311,28 @@ def _repeat(value: ArithShare, times: int) -> ArithShare:
 def _bits_from_01(values: ArithShare) -> BitShare:
     """Arithmetic 0/1 values as shared bits (one MSB: -v is all ones exactly when v = 1)."""
     return msb(-values)
+
+
+def counts_per_row(ids: ArithShare, flags: ArithShare, n: int) -> ArithShare:
+    """Per row number ``0..n-1``, the total of ``flags`` over the entries whose secret ``ids``
+    equal it: one padding entry per row number is added, the entries sorted by (id, padding
+    last), summed per id (segmented prefix sums), and the padding entries, which then hold the
+    totals in row-number order, kept by a compaction (which opens their number, ``n``)."""
+    rt = ids.rt
+    m = len(ids)
+    zeros_n = ArithShare(rt, np.zeros(n, np.uint64), np.zeros(n, np.uint64))
+    if n == 0 or m == 0:
+        return zeros_n
+    numbers = zeros_n.add_public(np.arange(n, dtype=np.int64))
+    zeros_m = ArithShare(rt, np.zeros(m, np.uint64), np.zeros(m, np.uint64))
+    all_ids = ArithShare.concatenate([ArithShare(rt, ids.s0, ids.s1), numbers])
+    padding = ArithShare.concatenate([zeros_m, zeros_n.add_public(1)])
+    all_flags = ArithShare.concatenate([ArithShare(rt, flags.s0, flags.s1), zeros_n])
+    keys, moved, _ = _sorted_without_starts(
+        [all_ids, padding], [all_flags], [n.bit_length() + 1, 2]
+    )
+    starts = ~same_as_previous([keys[0]])[0]
+    totals = segmented_prefix_sums([moved[0]], starts)[0]
+    kept, count = compact(_bits_from_01(keys[1]), [totals])
+    assert count == n
+    return _as_arith(kept[0])

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from shuyu.engine.data import ColumnData, Result, TableData
+from shuyu.engine.evaluate import compile_expr
 from shuyu.engine.secure import aggregate as agg
 from shuyu.engine.secure.expressions import Evaluator, Truth, constant_bits
 from shuyu.engine.secure.values import (
@@ -63,6 +64,7 @@ from shuyu.sql import plan
 from shuyu.sql.catalog import DataType, TypeKind
 
 LocalRunner = Callable[[plan.Node], TableData]
+ROW_NUMBER = "#row"  # the left rows' numbers in a semi/anti join with a residual
 DELIVERY = -1  # the costs of compacting and opening the result (see SecureExecutor.costs)
 # an aggregate output: field, function, the total it reads, the total counting its rows, and
 # its argument's type (see SecureExecutor._aggregate)
@@ -116,6 +118,7 @@ class SecureExecutor:
         self.local = local
         self.issuer = options.parties[options.issuer]
         self._join_counter = 0
+        self._local_counter = 0  # sub-expressions computed by one party (their column names)
         self.dropped = 0  # groups dropped below group_min_size, over all aggregates
         # per plan position (DELIVERY for the delivery): seconds, bytes sent, rounds, rows
         self.costs: dict[int, tuple[float, int, int, int]] = {}
@@ -292,26 +295,32 @@ class SecureExecutor:
         if not all(isinstance(k, plan.ColumnRef) for k in (*node.left_keys, *node.right_keys)):
             raise UnsupportedSql("join keys that are expressions across parties")
         left, right = self.relation(node.left), self.relation(node.right)
+        return self._join_rels(node, left, right, node.kind)
+
+    def _join_rels(self, node: plan.Join, left: Rel, right: Rel, kind: str) -> Rel:
+        """``node``'s join of ``left`` and ``right`` (already computed) as a join of ``kind``."""
         owner_a, owner_b, pairs, rest = _split_keys(node, left, right)
         residual = node.residual
         if rest:
             equalities = [_equal(a, b) for a, b in rest]
             residual = plan_and(equalities if residual is None else [*equalities, residual])
-        if residual is not None and node.kind != "inner":
+        if residual is not None and kind in ("semi", "anti"):
+            return self._semi_with_residual(node, left, right, kind, residual)
+        if residual is not None and kind != "inner":
             raise UnsupportedSql("an outer join with a non-equality condition across parties")
         simple = _sole_owner(left) == owner_a and _sole_owner(right) == owner_b
         if not simple:
-            _check_validity(node.kind, left, right)
+            _check_validity(kind, left, right)
         self._join_counter += 1
         mode = self.options.join_modes.get(
             self._position[id(node)], "reveal" if self.options.reveal_joins else "private"
         )
         if not simple:
             mode = "private"  # a side spans parties: its other columns are carried as shares
-        semi = node.kind in ("semi", "anti")
+        semi = kind in ("semi", "anti")
         matcher = choose_matcher(owner_a, owner_b)
         job = f"join-{self._join_counter}".encode()
-        spec = JoinSpec(owner_a, owner_b, matcher, how=node.kind, mode=mode, job=job)
+        spec = JoinSpec(owner_a, owner_b, matcher, how=kind, mode=mode, job=job)
         sides = [
             _Side(left, owner_a, [a for a, _ in pairs]),
             _Side(right, owner_b, [b for _, b in pairs], keys_only=semi),
@@ -347,7 +356,7 @@ class SecureExecutor:
             if not semi:
                 unpacked.append((sides[1], result.b_columns, result.b_valid))
             for side, shares, valid in unpacked:
-                columns, side_valid = _unpack(side, shares, valid, node.kind, widths)
+                columns, side_valid = _unpack(side, shares, valid, kind, widths)
                 out.columns.update(columns)
                 if side_valid is not None:
                     out.valid = side_valid if out.valid is None else and_bits(out.valid, side_valid)
@@ -355,31 +364,47 @@ class SecureExecutor:
             return self._apply_filter(out, residual)
         return out
 
+    def _semi_with_residual(
+        self, node: plan.Join, left: Rel, right: Rel, kind: str, residual: plan.Expr
+    ) -> Rel:
+        """``EXISTS`` a matching right row that also meets ``residual`` (or not, for anti):
+        the inner join of left rows (numbered) with right rows, the residual on each joined
+        row, then per left row the count of joined rows that meet it. The counts are put in
+        left-row order by an oblivious sort of the joined rows' numbers together with one
+        padding row per left row (last in its group, so it ends up holding the group's total),
+        and a compaction that keeps the padding rows. Reveals what the inner join reveals."""
+        numbered = Rel(
+            [*left.names, ROW_NUMBER],
+            {**left.columns},
+            left.n,
+            left.valid,
+            dict(left.averages),
+        )
+        key_owner = _split_keys(node, left, right)[0]
+        numbers = np.arange(left.n, dtype=np.int64) if self.rt.party == key_owner else None
+        numbered.columns[ROW_NUMBER] = Plain(
+            key_owner,
+            DataType(TypeKind.INT, nullable=False),
+            None
+            if numbers is None
+            else ColumnData(DataType(TypeKind.INT), numbers, np.zeros(left.n, bool)),
+        )
+        joined = self._join_rels(node, numbered, right, "inner")  # the residual as a filter
+        meets = joined.valid if joined.valid is not None else constant_bits(self.rt, True, joined.n)
+        ids = self.secrets(joined, [ROW_NUMBER])[ROW_NUMBER].value
+        counts = agg.counts_per_row(ids, bit_inject(meets) if joined.n else ids, left.n)
+        found = ~is_zero(counts)
+        keep = found if kind == "semi" else ~found
+        valid = keep if left.valid is None else and_bits(left.valid, keep)
+        return Rel(left.names, left.columns, left.n, valid, left.averages)
+
     def _keyless_join(self, node: plan.Join) -> Rel:
         """A join without equality keys: a cross product of public sizes (then the residual as a
         secret filter), or a semi/anti join on whether the right side has rows at all."""
         left, right = self.relation(node.left), self.relation(node.right)
         if node.kind in ("semi", "anti"):
-            left_names = set(left.names)
-            residual = node.residual
-            if right.valid is not None or (
-                residual is not None
-                and not {
-                    sub.name
-                    for sub in plan.sub_expressions(residual)
-                    if isinstance(sub, plan.ColumnRef)
-                }
-                <= left_names
-            ):
-                raise UnsupportedSql("an EXISTS subquery with a condition across parties")
-            if right.n == 0:  # sizes are public: nothing can match
-                return left if node.kind == "anti" else _select_rows(left, np.zeros(0, np.int64))
-            if residual is None:
-                return left if node.kind == "semi" else _select_rows(left, np.zeros(0, np.int64))
-            truth = self._evaluator(left, [residual]).condition(residual)
-            keep = truth.true if node.kind == "semi" else ~truth.true
-            valid = keep if left.valid is None else and_bits(left.valid, keep)
-            return Rel(left.names, left.columns, left.n, valid, left.averages)
+            return self._keyless_semi(node, left, right)
+        _check_pairs(left.n, right.n)
         rows = np.repeat(np.arange(left.n), right.n)
         cols = np.tile(np.arange(right.n), left.n)
         out = _select_rows(left, rows)
@@ -391,6 +416,40 @@ class SecureExecutor:
         if node.residual is not None:
             return self._apply_filter(out, node.residual)
         return out
+
+    def _keyless_semi(self, node: plan.Join, left: Rel, right: Rel) -> Rel:
+        """``EXISTS`` a right row (meeting the residual, if any) without equality keys. A
+        residual over left columns only is evaluated per left row; otherwise per pair of rows
+        (a cross product of public sizes), summed per left row (a local reshape)."""
+        residual = node.residual
+        if right.n == 0 or left.n == 0:  # sizes are public: nothing can match
+            return left if node.kind == "anti" else _select_rows(left, np.zeros(0, np.int64))
+        names = (
+            set()
+            if residual is None
+            else {s.name for s in plan.sub_expressions(residual) if isinstance(s, plan.ColumnRef)}
+        )
+        if right.valid is None and names <= set(left.names):
+            if residual is None:
+                return left if node.kind == "semi" else _select_rows(left, np.zeros(0, np.int64))
+            found = self._evaluator(left, [residual]).condition(residual).true
+        else:
+            _check_pairs(left.n, right.n)
+            pairs = _select_rows(left, np.repeat(np.arange(left.n), right.n))
+            pairs.valid = None  # the left rows' validity is applied once, below
+            other = _select_rows(right, np.tile(np.arange(right.n), left.n))
+            pairs.names = [*left.names, *right.names]
+            pairs.columns.update(other.columns)
+            meets = other.valid
+            if residual is not None:
+                truth = self._evaluator(pairs, [residual]).condition(residual).true
+                meets = truth if meets is None else and_bits(meets, truth)
+            assert meets is not None
+            counts = bit_inject(meets).reshape(left.n, right.n).sum(axis=1)
+            found = ~is_zero(counts)
+        keep = found if node.kind == "semi" else ~found
+        valid = keep if left.valid is None else and_bits(left.valid, keep)
+        return Rel(left.names, left.columns, left.n, valid, left.averages)
 
     def _text_widths(self, sides: Sequence[_Side]) -> dict[str, int]:
         """Each owner announces the width (8-byte words) of its plaintext string payload
@@ -417,15 +476,50 @@ class SecureExecutor:
     # -- row-wise operators ------------------------------------------------------------
 
     def _evaluator(self, rel: Rel, exprs: Sequence[Any]) -> Evaluator:
-        names = sorted(
-            {
-                sub.name
-                for e in exprs
-                for sub in plan.sub_expressions(e)
-                if isinstance(sub, plan.ColumnRef)
+        """An evaluator for ``exprs`` over ``rel``: sub-expressions over one party's plaintext
+        columns are computed by that party (see :meth:`_compute_locally`); the columns the rest
+        reads are shared."""
+        computed = self._compute_locally(rel, exprs)
+        names: set[str] = set(computed.values())
+        for expr in exprs:
+            names |= _shared_references(expr, computed)
+        return Evaluator(self.rt, self.secrets(rel, sorted(names)), rel.n, computed)
+
+    def _compute_locally(self, rel: Rel, exprs: Sequence[Any]) -> dict[plan.Expr, str]:
+        """The largest sub-expressions whose columns are all plaintext at one party: that party
+        evaluates them on its own rows (the reference semantics, exactly) and they join the
+        relation as its plaintext columns. Cheaper than secure computation, and it runs what
+        secure computation cannot (string functions, calendar arithmetic, DATE of a timestamp).
+        The others learn nothing: the values are shared like any of the owner's columns."""
+        found: dict[plan.Expr, int] = {}
+
+        def visit(expr: plan.Expr) -> None:
+            if expr in found or isinstance(expr, plan.ColumnRef | plan.Const):
+                return
+            refs = {s.name for s in plan.sub_expressions(expr) if isinstance(s, plan.ColumnRef)}
+            owners = {
+                column.owner if isinstance(column := rel.columns.get(name), Plain) else None
+                for name in refs
             }
-        )
-        return Evaluator(self.rt, self.secrets(rel, names), rel.n)
+            owner = next(iter(owners)) if len(owners) == 1 else None
+            if refs and owner is not None:
+                found[expr] = owner
+                return
+            for child in _expression_children(expr):
+                visit(child)
+
+        for expr in exprs:
+            visit(expr)
+        computed: dict[plan.Expr, str] = {}
+        for expr, owner in found.items():
+            self._local_counter += 1
+            name = f"#local-{self._local_counter}"
+            data = None
+            if self.rt.party == owner:
+                data = _evaluate_plain(rel, expr)
+            rel.columns[name] = Plain(owner, expr.type, data)
+            computed[expr] = name
+        return computed
 
     def _filter(self, node: plan.Filter) -> Rel:
         return self._apply_filter(self.relation(node.input), node.predicate)
@@ -884,6 +978,47 @@ def _error_from_notice(notice: np.ndarray, owner: int) -> ShuyuError:
     return cls(f"party {owner}: {message}", hint=hint)
 
 
+def _expression_children(expr: plan.Expr) -> list[plan.Expr]:
+    if isinstance(expr, plan.Binary):
+        return [expr.left, expr.right]
+    if isinstance(expr, plan.Unary):
+        return [expr.operand]
+    if isinstance(expr, plan.Call):
+        return list(expr.args)
+    if isinstance(expr, plan.Case):
+        out = [part for pair in expr.whens for part in pair]
+        return out + ([expr.default] if expr.default is not None else [])
+    if isinstance(expr, plan.InList):
+        return [expr.operand, *expr.items]
+    return []
+
+
+def _shared_references(expr: plan.Expr, computed: Mapping[plan.Expr, str]) -> set[str]:
+    """The columns an expression reads outside its locally computed sub-expressions."""
+    if expr in computed:
+        return set()
+    if isinstance(expr, plan.ColumnRef):
+        return {expr.name}
+    out: set[str] = set()
+    for child in _expression_children(expr):
+        out |= _shared_references(child, computed)
+    return out
+
+
+def _evaluate_plain(rel: Rel, expr: plan.Expr) -> ColumnData:
+    """An expression over the owner's plaintext columns, row by row (the reference executor's
+    semantics)."""
+    refs = sorted({s.name for s in plan.sub_expressions(expr) if isinstance(s, plan.ColumnRef)})
+    columns = []
+    for name in refs:
+        column = rel.columns[name]
+        assert isinstance(column, Plain) and column.data is not None
+        columns.append(column.data.to_python())
+    compiled = compile_expr(expr, {name: index for index, name in enumerate(refs)})
+    values = [compiled(row) for row in zip(*columns, strict=True)] if refs else []
+    return ColumnData.from_python(expr.type, values)
+
+
 def _as_arith(column: Any) -> ArithShare:
     assert isinstance(column, ArithShare)
     return column
@@ -1100,6 +1235,18 @@ class _Side:
             for name in self.rel.names
             if isinstance(column := self.rel.columns[name], Plain) and column.owner == self.owner
         ]
+
+
+MAX_PAIRS = 20_000_000  # rows of a cross product across parties (each a secret row)
+
+
+def _check_pairs(left: int, right: int) -> None:
+    if left * right > MAX_PAIRS:
+        raise UnsupportedSql(
+            f"a condition without equality keys across parties over {left:,} x {right:,} row "
+            f"pairs (more than {MAX_PAIRS:,})",
+            hint="Add an equality between the two sides' columns, so that a join can match them.",
+        )
 
 
 def _split_keys(

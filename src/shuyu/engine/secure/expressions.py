@@ -56,12 +56,22 @@ def _zeros(rt: Runtime, n: int, frac: int = 0) -> ArithShare:
 
 
 class Evaluator:
-    """Evaluates expressions over named secret columns of ``n`` rows."""
+    """Evaluates expressions over named secret columns of ``n`` rows.
 
-    def __init__(self, rt: Runtime, columns: Mapping[str, Secret], n: int) -> None:
+    ``computed`` maps sub-expressions that one party computed in plaintext on its own columns
+    (and then shared) to the column holding their values."""
+
+    def __init__(
+        self,
+        rt: Runtime,
+        columns: Mapping[str, Secret],
+        n: int,
+        computed: Mapping[plan.Expr, str] | None = None,
+    ) -> None:
         self.rt = rt
         self.columns = columns
         self.n = n
+        self.computed = dict(computed or {})
         self._no_bits: BitShare | None = None
 
     # -- helpers -----------------------------------------------------------------------
@@ -132,6 +142,8 @@ class Evaluator:
         """The expression's value (conditions become BOOL values with NULL for unknown)."""
         if isinstance(expr, plan.ColumnRef):
             return self.columns[expr.name]
+        if expr in self.computed:
+            return self.columns[self.computed[expr]]
         if isinstance(expr, plan.Const):
             return self.constant(expr)
         if isinstance(expr, plan.Binary) and expr.op in ("+", "-", "*", "/"):
@@ -272,6 +284,11 @@ class Evaluator:
             value = self.value(args[0])
             negative = less_than(value.value, 0)
             return Secret(expr.type, mux(negative, -value.value, value.value), value.null)
+        if name == "DATEDIFF" and all(a.type.kind is TypeKind.DATE for a in args):
+            later, earlier = self.value(args[0]), self.value(args[1])  # days since 1970
+            return Secret(
+                expr.type, later.value - earlier.value, self._null_or(later.null, earlier.null)
+            )
         if name == "CAST":
             value = self.value(args[0])
             target = expr.type
@@ -293,6 +310,8 @@ class Evaluator:
 
     def condition(self, expr: plan.Expr) -> Truth:
         """The expression as a three-valued condition."""
+        if expr in self.computed:
+            return self._truth_of(self.value(expr))
         if isinstance(expr, plan.Binary) and expr.op in ("AND", "OR"):
             left, right = self.condition(expr.left), self.condition(expr.right)
             if expr.op == "AND":
@@ -324,7 +343,9 @@ class Evaluator:
                 return Truth(self.never(), self.never())
             bits = constant_bits(self.rt, bool(expr.value), self.n)
             return Truth(bits, ~bits)
-        value = self.value(expr)  # a BOOL column or expression
+        return self._truth_of(self.value(expr))  # a BOOL column or expression
+
+    def _truth_of(self, value: Secret) -> Truth:
         nonzero = ~equal(value.value, 0)
         known = ~value.null if value.null is not None else None
         if known is None:
