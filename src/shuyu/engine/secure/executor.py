@@ -926,9 +926,14 @@ class SecureExecutor:
     # -- delivery ----------------------------------------------------------------------
 
     def _deliver(self, rel: Rel, root: plan.Node, tail: list[plan.Node]) -> Result | None:
-        """Compact invalid rows away, open every result column to the issuer only."""
+        """Compact invalid rows away, open the result's columns (nothing else the relation
+        holds) to the issuer only."""
+        names: list[str] = []
+        for item in root.fields:
+            names.extend(rel.averages.get(item.name, (item.name,)))
+        columns = {name: rel.columns[name] for name in names}
+        rel = Rel(rel.names, columns, rel.n, rel.valid, dict(rel.averages))
         if rel.valid is not None:
-            names = list(rel.columns)
             secrets = self.secrets(rel, names)
             ordered = [secrets[name] for name in names]
             kept, count = compact(rel.valid, _flatten(ordered))
@@ -1434,17 +1439,24 @@ def _gather(data: ColumnData | None, rows: np.ndarray) -> ColumnData:
 
 def _group_codes(datas: Sequence[ColumnData]) -> np.ndarray:
     """One integer per row, equal exactly when all key columns are equal (NULLs equal)."""
-    keys = [
-        tuple(
-            None if null else value
-            for value, null in zip(
-                (d.values[row] for d in datas), (d.nulls[row] for d in datas), strict=True
+    n = len(datas[0])
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    parts: list[np.ndarray] = []
+    for data in datas:
+        values = data.values
+        if values.dtype == object:
+            values = np.array(
+                ["" if null else str(v) for v, null in zip(values, data.nulls, strict=True)]
             )
-        )
-        for row in range(len(datas[0]))
-    ]
-    index: dict[Any, int] = {}
-    return np.array([index.setdefault(key, len(index)) for key in keys], dtype=np.int64)
+        else:
+            values = np.where(data.nulls, np.zeros(1, dtype=values.dtype), values)
+        codes = np.asarray(np.unique(values, return_inverse=True)[1], dtype=np.int64)
+        parts.append(codes.reshape(-1) * 2 + data.nulls.astype(np.int64))
+    if len(parts) == 1:
+        return parts[0]
+    inverse = np.unique(np.stack(parts, axis=1), axis=0, return_inverse=True)[1]
+    return np.asarray(inverse, dtype=np.int64).reshape(-1)
 
 
 def _key_bits(data_type: DataType) -> int | None:
