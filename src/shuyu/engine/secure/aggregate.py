@@ -192,7 +192,7 @@ def ordered_totals(
         payload = [valid, *terms, *carried] if first else [valid]
         keys = [*group_keys, flag, argument.value]
         bits = [*group_bits, 2, argument.key_bits]
-        sorted_keys, moved, _ = _sorted_without_starts(keys, payload, bits)
+        sorted_keys, moved, _ = sort_by_keys(keys, payload, bits)
         g = len(group_keys)
         value = ArithShare(rt, sorted_keys[-1].s0, sorted_keys[-1].s1, argument.value.frac_bits)
         counting = _bits_from_01(sorted_keys[g])
@@ -200,7 +200,7 @@ def ordered_totals(
         group_start = first_row(rt, n) if g == 0 else ~same[g - 1]
         counting_start = ~same[g]  # first row of its (group, counts) run
         value_start = ~same[g + 1]
-        group_end = _next(group_start)
+        group_end = next_starts(group_start)
         hits = BitShare.concatenate(
             [
                 and_bits(counting, value_start),
@@ -255,7 +255,7 @@ def _no_rows(
     return grouped, outputs
 
 
-def _sorted_without_starts(
+def sort_by_keys(
     keys: Sequence[ArithShare], payload: Sequence[ArithShare], key_bits: Sequence[int | None]
 ) -> tuple[list[ArithShare], list[ArithShare], None]:
     columns: list[ArithShare] = list(keys) + list(payload)
@@ -295,7 +295,7 @@ def first_row(rt: Runtime, n: int) -> BitShare:
     return BitShare.concatenate([constant_bits(rt, True, 1), constant_bits(rt, False, n - 1)])
 
 
-def _next(starts: BitShare) -> BitShare:
+def next_starts(starts: BitShare) -> BitShare:
     """1 where the next row starts a group (and at the last row)."""
     n = starts.n
     if n == 0:
@@ -328,9 +328,7 @@ def counts_per_row(ids: ArithShare, flags: ArithShare, n: int) -> ArithShare:
     all_ids = ArithShare.concatenate([ArithShare(rt, ids.s0, ids.s1), numbers])
     padding = ArithShare.concatenate([zeros_m, zeros_n.add_public(1)])
     all_flags = ArithShare.concatenate([ArithShare(rt, flags.s0, flags.s1), zeros_n])
-    keys, moved, _ = _sorted_without_starts(
-        [all_ids, padding], [all_flags], [n.bit_length() + 1, 2]
-    )
+    keys, moved, _ = sort_by_keys([all_ids, padding], [all_flags], [n.bit_length() + 1, 2])
     starts = ~same_as_previous([keys[0]])[0]
     totals = segmented_prefix_sums([moved[0]], starts)[0]
     kept, count = compact(_bits_from_01(keys[1]), [totals])

@@ -40,6 +40,7 @@ from shuyu.engine.data import ColumnData, Result, TableData
 from shuyu.engine.evaluate import compile_expr
 from shuyu.engine.secure import aggregate as agg
 from shuyu.engine.secure.expressions import Evaluator, Truth, constant_bits
+from shuyu.engine.secure.secret_join import NotUnique, SideInput, secret_key_join
 from shuyu.engine.secure.values import (
     Secret,
     open_secret,
@@ -299,7 +300,19 @@ class SecureExecutor:
 
     def _join_rels(self, node: plan.Join, left: Rel, right: Rel, kind: str) -> Rel:
         """``node``'s join of ``left`` and ``right`` (already computed) as a join of ``kind``."""
-        owner_a, owner_b, pairs, rest = _split_keys(node, left, right)
+        split = _split_keys(node, left, right)
+        if split is None:  # no party holds the keys: sort-based join on shares
+            if node.residual is not None and kind in ("semi", "anti"):
+                return self._semi_with_residual(node, left, right, kind, node.residual)
+            out = self._secret_key_join(node, left, right, kind)
+            if node.residual is not None:
+                if kind != "inner":
+                    raise UnsupportedSql(
+                        "an outer join with a non-equality condition on secret keys"
+                    )
+                return self._apply_filter(out, node.residual)
+            return out
+        owner_a, owner_b, pairs, rest = split
         residual = node.residual
         if rest:
             equalities = [_equal(a, b) for a, b in rest]
@@ -364,6 +377,71 @@ class SecureExecutor:
             return self._apply_filter(out, residual)
         return out
 
+    def _secret_key_join(self, node: plan.Join, left: Rel, right: Rel, kind: str) -> Rel:
+        """A join whose keys no party holds in plaintext (``shuyu.engine.secure.secret_join``):
+        one output row per input row of both sides, the matches marked valid."""
+        if kind not in ("inner", "left", "right", "semi", "anti"):
+            raise UnsupportedSql(f"a {kind.upper()} JOIN on secret keys across parties")
+        if left.averages or right.averages:
+            raise UnsupportedSql("a join of AVG results across parties")
+        pairs = list(zip(node.left_keys, node.right_keys, strict=True))
+        left_secrets = self.secrets(left, list(left.names))
+        right_secrets = self.secrets(right, list(right.names))
+        aligner = Evaluator(self.rt, {**left_secrets, **right_secrets}, 0)
+        sides = (
+            SideInput([], [], self._valid_arith(left), []),
+            SideInput([], [], self._valid_arith(right), []),
+        )
+        widths: list[int | None] = []
+        for a, b in pairs:
+            assert isinstance(a, plan.ColumnRef) and isinstance(b, plan.ColumnRef)
+            x, y = left_secrets[a.name], right_secrets[b.name]
+            text = x.type.kind is TypeKind.STRING  # string codes
+            values = (x.value, y.value) if text else aligner.align(x, y)
+            widths.append(_key_bits(x.type) if x.type == y.type else None)
+            for side, secret, value in zip(sides, (x, y), values, strict=True):
+                side.keys.append(value)
+                side.key_nulls.append(bit_inject(secret.null) if secret.null is not None else None)
+        left_templates = [left_secrets[name] for name in left.names]
+        right_templates = [right_secrets[name] for name in right.names]
+        sides[0].columns.extend(_flatten(left_templates))
+        semi = kind in ("semi", "anti")
+        if not semi:
+            sides[1].columns.extend(_flatten(right_templates))
+        provider = {"semi": "count", "anti": "count", "inner": "either", "left": "right"}
+        try:
+            joined = secret_key_join(
+                self.rt, sides[0], sides[1], provider=provider.get(kind, "left"), key_bits=widths
+            )
+        except NotUnique:
+            raise UnsupportedSql(
+                "a join on secret keys where neither side's keys are unique, across parties",
+                hint="Join on a key that is unique on one side (a primary key), or let the "
+                "policy reveal the join keys to their owners (PLAINTEXT_AFTER_JOIN).",
+            ) from None
+        if joined.provider_is_left:
+            consumer, provider_templates = right_templates, left_templates
+            names = {"consumer": right.names, "provider": left.names}
+        else:
+            consumer, provider_templates = left_templates, right_templates
+            names = {"consumer": left.names, "provider": right.names}
+        out = Rel([*left.names] + ([] if semi else [*right.names]), {}, joined.rows)
+        out.columns.update(
+            zip(names["consumer"], _unflatten(consumer, joined.consumer), strict=True)
+        )
+        if not semi:
+            provided = _unflatten(provider_templates, joined.provider)
+            for name, secret in zip(names["provider"], provided, strict=True):
+                null = ~joined.matched if secret.null is None else secret.null | ~joined.matched
+                out.columns[name] = Secret(secret.type, secret.value, null, secret.text)
+        if kind in ("inner", "semi"):
+            out.valid = and_bits(joined.consumer_valid, joined.matched)
+        elif kind == "anti":
+            out.valid = and_bits(joined.consumer_valid, ~joined.matched)
+        else:
+            out.valid = joined.consumer_valid
+        return out
+
     def _semi_with_residual(
         self, node: plan.Join, left: Rel, right: Rel, kind: str, residual: plan.Expr
     ) -> Rel:
@@ -380,15 +458,18 @@ class SecureExecutor:
             left.valid,
             dict(left.averages),
         )
-        key_owner = _split_keys(node, left, right)[0]
-        numbers = np.arange(left.n, dtype=np.int64) if self.rt.party == key_owner else None
-        numbered.columns[ROW_NUMBER] = Plain(
-            key_owner,
-            DataType(TypeKind.INT, nullable=False),
-            None
-            if numbers is None
-            else ColumnData(DataType(TypeKind.INT), numbers, np.zeros(left.n, bool)),
-        )
+        split = _split_keys(node, left, right)
+        row_type = DataType(TypeKind.INT, nullable=False)
+        if split is None:  # the keys are secret: the numbers are public values, shared
+            numbers = _zero(self.rt, left.n).add_public(np.arange(left.n, dtype=np.int64))
+            numbered.columns[ROW_NUMBER] = Secret(row_type, numbers)
+        else:  # the key owner's plaintext payload
+            owner = split[0]
+            data = None
+            if self.rt.party == owner:
+                values = np.arange(left.n, dtype=np.int64)
+                data = ColumnData(row_type, values, np.zeros(left.n, bool))
+            numbered.columns[ROW_NUMBER] = Plain(owner, row_type, data)
         joined = self._join_rels(node, numbered, right, "inner")  # the residual as a filter
         meets = joined.valid if joined.valid is not None else constant_bits(self.rt, True, joined.n)
         ids = self.secrets(joined, [ROW_NUMBER])[ROW_NUMBER].value
@@ -1256,9 +1337,10 @@ def _check_pairs(left: int, right: int) -> None:
 
 def _split_keys(
     node: plan.Join, left: Rel, right: Rel
-) -> tuple[int, int, list[tuple[str, str]], list[tuple[plan.ColumnRef, plan.ColumnRef]]]:
+) -> tuple[int, int, list[tuple[str, str]], list[tuple[plan.ColumnRef, plan.ColumnRef]]] | None:
     """The owners whose plaintext keys the delegated join tags, the key pairs it matches on, and
-    the other pairs (checked afterwards as secret equalities; inner joins only).
+    the other pairs (checked afterwards as secret equalities; inner joins only); ``None`` when
+    no key pair is plaintext at two different parties (the keys are secret shares).
 
     After a join in reveal mode the joined columns are still plaintext at their owners, so a
     following join can take its keys from one of them; the rest of the row is carried."""
@@ -1271,10 +1353,7 @@ def _split_keys(
         if column_a.owner != column_b.owner:
             groups.setdefault((column_a.owner, column_b.owner), []).append(index)
     if not groups:
-        raise UnsupportedSql(
-            "a join whose keys are not plaintext at two different parties (a join on the "
-            "secret result of a private join)"
-        )
+        return None
     (owner_a, owner_b), chosen = max(groups.items(), key=lambda item: len(item[1]))
     if len(chosen) < len(node.left_keys) and node.kind != "inner":
         raise UnsupportedSql("an outer join whose keys are held by more than two parties")

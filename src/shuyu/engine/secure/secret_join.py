@@ -1,0 +1,187 @@
+"""Equi-joins on keys that are secret shares on both sides (a join after a private join).
+
+The delegated join needs each side's keys in plaintext at one party; after a join in private
+mode no party holds them. Then both sides' rows are put in one array and sorted obliviously by
+(key, side), so that each key's rows are adjacent, the *provider* side's first; segmented
+prefix sums over each key's run copy the provider row's columns forward to the *consumer* rows
+after it and count how many provider rows the key has (Krastnikov–Kerschbaum–Stebila, "Efficient
+oblivious database joins", VLDB 2020, and the sort-based PK–FK joins of Secrecy and SCQL).
+
+* The provider's keys must be unique among its valid, non-NULL rows (a PK–FK join), except for
+  semi and anti joins, which only count. Which side is unique is checked on the sorted array:
+  **one bit per side is revealed** to the compute parties (whether its keys are unique).
+* The output has one row per input row of both sides (a public number); consumer rows that
+  match (or, for a left join, all valid consumer rows) are valid, the others are marked invalid.
+  Nothing else is opened: not the join size, not which rows matched.
+* NULL keys never match (their NULL flags are part of the key and exclude them as providers).
+* Cost: one stable oblivious sort per key column plus one for the side, neighbour equalities,
+  segmented prefix sums (``⌈log2 n⌉`` levels) over the provider's columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from shuyu.engine.secure.aggregate import next_starts, same_as_previous, sort_by_keys
+from shuyu.engine.secure.expressions import constant_bits
+from shuyu.engine.secure.values import take_bits
+from shuyu.mpc.compare import is_zero, less_than, msb
+from shuyu.mpc.convert import bit_inject
+from shuyu.mpc.prefix import segmented_prefix_sums
+from shuyu.mpc.runtime import Runtime
+from shuyu.mpc.shares import ArithShare, BitShare
+from shuyu.mpc.sharing import reveal
+
+
+@dataclass
+class SideInput:
+    """One side: its key columns (ring values, NULL flags as 0/1 or ``None``), its row validity
+    (0/1, arithmetic) and its columns to carry (ring values, any scale)."""
+
+    keys: list[ArithShare]
+    key_nulls: list[ArithShare | None]
+    valid: ArithShare
+    columns: list[ArithShare]
+
+
+@dataclass
+class SecretJoin:
+    """Per output row (``rows``: the consumer's rows and the provider's, in a secret order):
+    the consumer's columns, the provider's columns copied to it, whether a provider row matched
+    (0/1 arithmetic), the consumer's validity, and which side consumed."""
+
+    consumer: list[ArithShare]
+    provider: list[ArithShare]
+    matched: BitShare
+    consumer_valid: BitShare
+    rows: int
+    provider_is_left: bool
+
+
+def secret_key_join(
+    rt: Runtime,
+    left: SideInput,
+    right: SideInput,
+    *,
+    provider: str,
+    key_bits: Sequence[int | None],
+) -> SecretJoin:
+    """Join on secret keys. ``provider``: ``"right"`` or ``"left"`` (that side's keys must be
+    unique), ``"either"`` (whichever is unique, the right preferred), or ``"count"`` (the right
+    side provides without a uniqueness check: semi and anti joins read only ``matched``).
+    Raises :class:`NotUnique` when the required side's keys are not unique."""
+    n_left, n_right = len(left.valid), len(right.valid)
+    n = n_left + n_right
+    # one array: the right side's rows, then the left side's (side 0 = right sorts first)
+    keys: list[ArithShare] = []
+    widths: list[int | None] = []
+    for index, (a, b) in enumerate(zip(left.keys, right.keys, strict=True)):
+        keys.append(_stack(b, a))
+        widths.append(key_bits[index])
+        null_a, null_b = left.key_nulls[index], right.key_nulls[index]
+        if null_a is not None or null_b is not None:
+            keys.append(_stack(_or_zeros(rt, null_b, n_right), _or_zeros(rt, null_a, n_left)))
+            widths.append(2)
+    side = _stack(_constant(rt, 0, n_right), _constant(rt, 1, n_left))
+    payload = [
+        side,
+        _stack(_usable(right), _usable(left)),
+        _stack(right.valid, left.valid),
+        *(_stack(c, _constant(rt, 0, n_left)) for c in right.columns),
+        *(_stack(_constant(rt, 0, n_right), c) for c in left.columns),
+    ]
+    if n == 0:
+        none = constant_bits(rt, False, 0)
+        return SecretJoin(
+            list(payload[3 + len(right.columns) :]),
+            list(payload[3 : 3 + len(right.columns)]),
+            none,
+            none,
+            0,
+            provider == "left",
+        )
+    sorted_keys, moved, _ = sort_by_keys([*keys, side], payload, [*widths, 2])
+    starts = ~same_as_previous(sorted_keys[: len(keys)])[-1]
+    side_sorted, usable, valid = moved[0], moved[1], moved[2]
+    right_columns = moved[3 : 3 + len(right.columns)]
+    left_columns = moved[3 + len(right.columns) :]
+    from_left = usable * side_sorted
+    from_right = usable - from_left
+    if provider != "count":
+        provider = _unique_side(rt, [from_right, from_left], starts, provider)
+    provider_is_left = provider == "left"
+    if provider_is_left:  # reversed: each key's left rows come first
+        reverse = np.arange(n - 1, -1, -1)
+        starts = take_bits(next_starts(starts), reverse)
+        give = from_left[reverse]
+        give_columns = [c[reverse] for c in left_columns]
+        take_columns = [c[reverse] for c in right_columns]
+        is_consumer = side_sorted[reverse].mul_public_int(-1).add_public(1)
+        valid = valid[reverse]
+    else:
+        give, give_columns, take_columns = from_right, right_columns, left_columns
+        is_consumer = side_sorted
+    products = _masked(give, give_columns)
+    sums = segmented_prefix_sums([*products, give], starts)
+    provided, count = sums[:-1], sums[-1]
+    matched = ~is_zero(count)
+    consumer_valid = msb(-(is_consumer * valid))
+    return SecretJoin(list(take_columns), provided, matched, consumer_valid, n, provider_is_left)
+
+
+def _unique_side(rt: Runtime, usable: Sequence[ArithShare], starts: BitShare, wanted: str) -> str:
+    """Which side (``"right"``, ``"left"``) may provide: opens one bit per side, whether its
+    usable keys are unique."""
+    running = segmented_prefix_sums(list(usable), starts)  # per side, rows so far in the key
+    over = [bit_inject(~less_than(count, 2)).sum().reshape(1) for count in running]
+    unique = reveal(bit_inject(is_zero(ArithShare.concatenate(over))))
+    assert unique is not None
+    right_unique, left_unique = bool(int(unique[0])), bool(int(unique[1]))
+    if wanted == "either":
+        wanted = "right" if right_unique else "left" if left_unique else ""
+    elif (wanted == "right" and not right_unique) or (wanted == "left" and not left_unique):
+        wanted = ""
+    if not wanted:
+        raise NotUnique()
+    return wanted
+
+
+def _masked(give: ArithShare, columns: Sequence[ArithShare]) -> list[ArithShare]:
+    """Each column times the 0/1 ``give`` flags, in one multiplication round."""
+    if not columns:
+        return []
+    n = len(give)
+    product = ArithShare.concatenate(list(columns)) * ArithShare.concatenate([give] * len(columns))
+    return [product[i * n : (i + 1) * n] for i in range(len(columns))]
+
+
+class NotUnique(Exception):
+    """Neither side's keys are unique (an N:M join on secret keys)."""
+
+
+def _usable(side: SideInput) -> ArithShare:
+    """1 where a row is valid and no key part is NULL (it may match)."""
+    out = side.valid
+    for null in side.key_nulls:
+        if null is not None:
+            out = out - out * null
+    return out
+
+
+def _stack(first: ArithShare, second: ArithShare) -> ArithShare:
+    return ArithShare.concatenate([_raw(first), _raw(second)])
+
+
+def _raw(value: ArithShare) -> ArithShare:
+    return ArithShare(value.rt, value.s0, value.s1)
+
+
+def _constant(rt: Runtime, value: int, n: int) -> ArithShare:
+    return ArithShare(rt, np.zeros(n, np.uint64), np.zeros(n, np.uint64)).add_public(value)
+
+
+def _or_zeros(rt: Runtime, value: ArithShare | None, n: int) -> ArithShare:
+    return value if value is not None else _constant(rt, 0, n)
