@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.mpc.helpers import opened
 
-from shuyu.engine.secure.secret_join import NotUnique, SideInput, secret_key_join
+from shuyu.engine.secure.secret_join import NotUnique, SideInput, expand_join, secret_key_join
 from shuyu.mpc.convert import bit_inject
 from shuyu.mpc.local import run_in_threads
 from shuyu.mpc.sharing import reveal, share
@@ -117,3 +117,78 @@ def test_the_unique_side_provides_and_n_to_m_is_refused():
     right["valid"] = [True, False, True]
     *_, provider_is_left = opened(run_in_threads(program, left, right, "either"))
     assert not provider_is_left
+
+
+def expand_program(rt, left, right, keep=(False, False)):
+    def side(data, owner):
+        n = len(data["keys"])
+
+        def sh(values):
+            array = np.array(values, dtype=np.int64)
+            return share(rt, array if rt.party == owner else None, owner, shape=(n,))
+
+        return SideInput(
+            [sh(data["keys"])],
+            [sh([int(v) for v in data["nulls"]])],
+            sh([int(v) for v in data["valid"]]),
+            [sh(data["values"])],
+        )
+
+    joined = expand_join(
+        rt, side(left, 0), side(right, 2), key_bits=[8], keep_left=keep[0], keep_right=keep[1]
+    )
+    rows = (joined.rows, reveal(joined.left[0]), reveal(joined.right[0]))
+    if joined.valid is None:
+        return rows
+    flags = [bit_inject(b) for b in (joined.valid, joined.left_missing, joined.right_missing)]
+    return (*rows, *(reveal(f) for f in flags))
+
+
+@SETTINGS
+@given(left=sides(unique=False), right=sides(unique=False))
+def test_an_n_to_m_join_gives_every_matching_pair(left, right):
+    rows, lefts, rights = opened(run_in_threads(expand_program, left, right))
+    expected = sorted(
+        (a, b) for k, a in rows_of(left) for key, b in rows_of(right) if k is not None and k == key
+    )
+    assert rows == len(expected)
+    assert sorted(zip(lefts.tolist(), rights.tolist(), strict=True)) == expected
+
+
+@SETTINGS
+@given(
+    left=sides(unique=False),
+    right=sides(unique=False),
+    keep=st.sampled_from([(True, False), (False, True), (True, True)]),
+)
+def test_outer_n_to_m_joins_pad_the_unmatched_rows(left, right, keep):
+    result = opened(run_in_threads(expand_program, left, right, keep))
+    left_rows, right_rows = rows_of(left), rows_of(right)
+    if len(result) == 3:  # no input rows at all
+        assert result[0] == 0 and not left_rows and not right_rows
+        return
+    _, lefts, rights, valid, left_missing, right_missing = result
+    columns = (lefts.tolist(), rights.tolist(), valid, left_missing, right_missing)
+    got = [
+        (None if lm else a, None if rm else b)
+        for a, b, ok, lm, rm in zip(*columns, strict=True)
+        if ok
+    ]
+
+    def matches(k, key):
+        return k is not None and k == key
+
+    expected = [(a, b) for k, a in left_rows for key, b in right_rows if matches(k, key)]
+    if keep[0]:
+        expected += [
+            (a, None) for k, a in left_rows if not any(matches(k, y) for y, _ in right_rows)
+        ]
+    if keep[1]:
+        expected += [
+            (None, b) for y, b in right_rows if not any(matches(k, y) for k, _ in left_rows)
+        ]
+
+    def order(row):
+        return tuple((v is None, v or 0) for v in row)
+
+    assert sorted(got, key=order) == sorted(expected, key=order)

@@ -34,13 +34,8 @@ pytestmark = pytest.mark.e2e
 SPACE = FIXTURES / "space" / "space.yaml"
 
 GAPS: dict[str, str] = {}
-# after a private join the joined rows are secret shares; a join on them is sort-based and needs
-# unique keys on one side (docs/sql.md): these chains join N:M
-PRIVATE_GAPS = GAPS | {
-    "joins.sql:209:three-way join chain across three parties": "N:M join on secret keys",
-    "joins.sql:229:four-way chain mixing inner and left joins": "same",
-    "joins.sql:250:chain where the last ON refers to the first and second tables": "same",
-}
+# after a private join the joined rows are secret shares, and joins on them sort-based
+PRIVATE_GAPS = GAPS | {}
 
 
 def run_all(private: bool) -> dict[str, Any]:

@@ -40,7 +40,13 @@ from shuyu.engine.data import ColumnData, Result, TableData
 from shuyu.engine.evaluate import compile_expr
 from shuyu.engine.secure import aggregate as agg
 from shuyu.engine.secure.expressions import Evaluator, Truth, constant_bits
-from shuyu.engine.secure.secret_join import NotUnique, SideInput, secret_key_join
+from shuyu.engine.secure.secret_join import (
+    Expanded,
+    NotUnique,
+    SideInput,
+    expand_join,
+    secret_key_join,
+)
 from shuyu.engine.secure.values import (
     Secret,
     open_secret,
@@ -380,7 +386,7 @@ class SecureExecutor:
     def _secret_key_join(self, node: plan.Join, left: Rel, right: Rel, kind: str) -> Rel:
         """A join whose keys no party holds in plaintext (``shuyu.engine.secure.secret_join``):
         one output row per input row of both sides, the matches marked valid."""
-        if kind not in ("inner", "left", "right", "semi", "anti"):
+        if kind not in ("inner", "left", "right", "full", "semi", "anti"):
             raise UnsupportedSql(f"a {kind.upper()} JOIN on secret keys across parties")
         if left.averages or right.averages:
             raise UnsupportedSql("a join of AVG results across parties")
@@ -410,15 +416,21 @@ class SecureExecutor:
             sides[1].columns.extend(_flatten(right_templates))
         provider = {"semi": "count", "anti": "count", "inner": "either", "left": "right"}
         try:
+            if kind == "full":
+                raise NotUnique()
             joined = secret_key_join(
                 self.rt, sides[0], sides[1], provider=provider.get(kind, "left"), key_bits=widths
             )
-        except NotUnique:
-            raise UnsupportedSql(
-                "a join on secret keys where neither side's keys are unique, across parties",
-                hint="Join on a key that is unique on one side (a primary key), or let the "
-                "policy reveal the join keys to their owners (PLAINTEXT_AFTER_JOIN).",
-            ) from None
+        except NotUnique:  # every pair, by expansion (opens the number of pairs)
+            expanded = expand_join(
+                self.rt,
+                sides[0],
+                sides[1],
+                key_bits=widths,
+                keep_left=kind in ("left", "full"),
+                keep_right=kind in ("right", "full"),
+            )
+            return _expanded_rel(left, right, left_templates, right_templates, expanded)
         if joined.provider_is_left:
             consumer, provider_templates = right_templates, left_templates
             names = {"consumer": right.names, "provider": left.names}
@@ -1062,6 +1074,27 @@ def _error_from_notice(notice: np.ndarray, owner: int) -> ShuyuError:
     message, _, hint = rest.partition("\n")
     cls = ShuyuError.registry.get(code, ShuyuError)
     return cls(f"party {owner}: {message}", hint=hint)
+
+
+def _expanded_rel(
+    left: Rel,
+    right: Rel,
+    left_templates: Sequence[Secret],
+    right_templates: Sequence[Secret],
+    expanded: Expanded,
+) -> Rel:
+    """The relation of a join by expansion: both sides' columns, NULL on a padded side."""
+    out = Rel([*left.names, *right.names], {}, expanded.rows, expanded.valid)
+    for names, templates, columns, missing in (
+        (left.names, left_templates, expanded.left, expanded.left_missing),
+        (right.names, right_templates, expanded.right, expanded.right_missing),
+    ):
+        for name, column in zip(names, _unflatten(templates, columns), strict=True):
+            null = column.null
+            if missing is not None:
+                null = missing if null is None else null | missing
+            out.columns[name] = Secret(column.type, column.value, null, column.text)
+    return out
 
 
 def _expression_children(expr: plan.Expr) -> list[plan.Expr]:
