@@ -11,6 +11,10 @@ dropped stay in place, marked invalid). How each node runs:
 * a join of two parties' relations is a delegated join (``shuyu.psi``) in the mode the policy
   allows: reveal-to-owners keeps each side's columns plaintext at their owner, aligned on the
   join's rows; private mode yields secret shares, outer-join padding as NULL;
+* a join whose keys no party holds in plaintext (after a private join) is sort-based on the
+  shares (``shuyu.engine.secure.secret_join``); a semi/anti join with a condition across parties
+  counts, per left row, the joined rows that meet it;
+* an expression over one party's plaintext columns is computed by that party, then shared;
 * filters and expressions that need more than one owner's data run in secure computation on
   shares (the owners share the columns they need; a filter marks rows invalid, never removes
   them);
@@ -21,7 +25,9 @@ dropped stay in place, marked invalid). How each node runs:
   ``ORDER BY`` without ``LIMIT`` is applied by the issuer to the rows it receives.
 
 What the compute parties learn beyond row counts is what the plan's operators document: the
-delegated join's leakage (``docs/joins.md``), group counts (``aggregate``), and nothing else.
+delegated join's leakage (``docs/joins.md``), group counts (``aggregate``), whether each side of a
+join on secret keys has unique keys and, for an N:M one, its number of pairs
+(``secret_join``), and nothing else (``docs/sql.md``, "Where each operator runs").
 """
 
 from __future__ import annotations
