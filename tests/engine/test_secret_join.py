@@ -34,22 +34,26 @@ def sides(draw, unique: bool):
     return {"keys": keys, "nulls": nulls, "valid": valid, "values": values}
 
 
+def side(rt, data, owner):
+    """A side's columns shared by ``owner``."""
+    n = len(data["keys"])
+
+    def sh(values):
+        array = np.array(values, dtype=np.int64)
+        return share(rt, array if rt.party == owner else None, owner, shape=(n,))
+
+    return SideInput(
+        [sh(data["keys"])],
+        [sh([int(v) for v in data["nulls"]])],
+        sh([int(v) for v in data["valid"]]),
+        [sh(data["values"])],
+    )
+
+
 def program(rt, left, right, provider):
-    def side(data, owner):
-        n = len(data["keys"])
-
-        def sh(values):
-            array = np.array(values, dtype=np.int64)
-            return share(rt, array if rt.party == owner else None, owner, shape=(n,))
-
-        return SideInput(
-            [sh(data["keys"])],
-            [sh([int(v) for v in data["nulls"]])],
-            sh([int(v) for v in data["valid"]]),
-            [sh(data["values"])],
-        )
-
-    joined = secret_key_join(rt, side(left, 0), side(right, 1), provider=provider, key_bits=[8])
+    joined = secret_key_join(
+        rt, side(rt, left, 0), side(rt, right, 1), provider=provider, key_bits=[8]
+    )
     return (
         reveal(joined.consumer[0]),
         reveal(joined.provider[0]) if joined.provider else None,
@@ -120,22 +124,13 @@ def test_the_unique_side_provides_and_n_to_m_is_refused():
 
 
 def expand_program(rt, left, right, keep=(False, False)):
-    def side(data, owner):
-        n = len(data["keys"])
-
-        def sh(values):
-            array = np.array(values, dtype=np.int64)
-            return share(rt, array if rt.party == owner else None, owner, shape=(n,))
-
-        return SideInput(
-            [sh(data["keys"])],
-            [sh([int(v) for v in data["nulls"]])],
-            sh([int(v) for v in data["valid"]]),
-            [sh(data["values"])],
-        )
-
     joined = expand_join(
-        rt, side(left, 0), side(right, 2), key_bits=[8], keep_left=keep[0], keep_right=keep[1]
+        rt,
+        side(rt, left, 0),
+        side(rt, right, 2),
+        key_bits=[8],
+        keep_left=keep[0],
+        keep_right=keep[1],
     )
     rows = (joined.rows, reveal(joined.left[0]), reveal(joined.right[0]))
     if joined.valid is None:

@@ -59,14 +59,7 @@ def order_by_shared_keys(
 ) -> tuple[list[ArithShare], list[ArithShare], BitShare]:
     """Sort rows by the key columns (stable sorts, last key first); return the sorted keys, the
     sorted payload and the group-start bits."""
-    columns: list[ArithShare] = list(keys) + list(payload)
-    for index in reversed(range(len(keys))):
-        others = [c for j, c in enumerate(columns) if j != index]
-        sorted_key, moved = sort(columns[index], others, key_bits=key_bits[index])
-        rest = [_as_arith(c) for c in moved]
-        columns = [*rest[:index], sorted_key, *rest[index:]]
-    sorted_keys = [_as_arith(c) for c in columns[: len(keys)]]
-    sorted_payload = [_as_arith(c) for c in columns[len(keys) :]]
+    sorted_keys, sorted_payload = sort_by_keys(keys, payload, key_bits)
     return sorted_keys, sorted_payload, group_starts(sorted_keys)
 
 
@@ -192,7 +185,7 @@ def ordered_totals(
         payload = [valid, *terms, *carried] if first else [valid]
         keys = [*group_keys, flag, argument.value]
         bits = [*group_bits, 2, argument.key_bits]
-        sorted_keys, moved, _ = sort_by_keys(keys, payload, bits)
+        sorted_keys, moved = sort_by_keys(keys, payload, bits)
         g = len(group_keys)
         value = ArithShare(rt, sorted_keys[-1].s0, sorted_keys[-1].s1, argument.value.frac_bits)
         counting = _bits_from_01(sorted_keys[g])
@@ -257,14 +250,16 @@ def _no_rows(
 
 def sort_by_keys(
     keys: Sequence[ArithShare], payload: Sequence[ArithShare], key_bits: Sequence[int | None]
-) -> tuple[list[ArithShare], list[ArithShare], None]:
+) -> tuple[list[ArithShare], list[ArithShare]]:
+    """Rows sorted by the keys, the first most significant (stable oblivious sorts, the last
+    key first); returns the sorted keys and the payload in the same order."""
     columns: list[ArithShare] = list(keys) + list(payload)
     for index in reversed(range(len(keys))):
         others = [c for j, c in enumerate(columns) if j != index]
         sorted_key, moved = sort(columns[index], others, key_bits=key_bits[index])
         rest = [_as_arith(c) for c in moved]
         columns = [*rest[:index], sorted_key, *rest[index:]]
-    return columns[: len(keys)], columns[len(keys) :], None
+    return columns[: len(keys)], columns[len(keys) :]
 
 
 def same_as_previous(sorted_keys: Sequence[ArithShare]) -> list[BitShare]:
@@ -328,7 +323,7 @@ def counts_per_row(ids: ArithShare, flags: ArithShare, n: int) -> ArithShare:
     all_ids = ArithShare.concatenate([ArithShare(rt, ids.s0, ids.s1), numbers])
     padding = ArithShare.concatenate([zeros_m, zeros_n.add_public(1)])
     all_flags = ArithShare.concatenate([ArithShare(rt, flags.s0, flags.s1), zeros_n])
-    keys, moved, _ = sort_by_keys([all_ids, padding], [all_flags], [n.bit_length() + 1, 2])
+    keys, moved = sort_by_keys([all_ids, padding], [all_flags], [n.bit_length() + 1, 2])
     starts = ~same_as_previous([keys[0]])[0]
     totals = segmented_prefix_sums([moved[0]], starts)[0]
     kept, count = compact(_bits_from_01(keys[1]), [totals])

@@ -76,41 +76,20 @@ def secret_key_join(
     unique), ``"either"`` (whichever is unique, the right preferred), or ``"count"`` (the right
     side provides without a uniqueness check: semi and anti joins read only ``matched``).
     Raises :class:`NotUnique` when the required side's keys are not unique."""
-    n_left, n_right = len(left.valid), len(right.valid)
-    n = n_left + n_right
-    # one array: the right side's rows, then the left side's (side 0 = right sorts first)
-    keys: list[ArithShare] = []
-    widths: list[int | None] = []
-    for index, (a, b) in enumerate(zip(left.keys, right.keys, strict=True)):
-        keys.append(_stack(b, a))
-        widths.append(key_bits[index])
-        null_a, null_b = left.key_nulls[index], right.key_nulls[index]
-        if null_a is not None or null_b is not None:
-            keys.append(_stack(_or_zeros(rt, null_b, n_right), _or_zeros(rt, null_a, n_left)))
-            widths.append(2)
-    side = _stack(_constant(rt, 0, n_right), _constant(rt, 1, n_left))
-    payload = [
-        side,
-        _stack(_usable(right), _usable(left)),
-        _stack(right.valid, left.valid),
-        *(_stack(c, _constant(rt, 0, n_left)) for c in right.columns),
-        *(_stack(_constant(rt, 0, n_right), c) for c in left.columns),
-    ]
+    n = len(left.valid) + len(right.valid)
     if n == 0:
         none = constant_bits(rt, False, 0)
         return SecretJoin(
-            list(payload[3 + len(right.columns) :]),
-            list(payload[3 : 3 + len(right.columns)]),
+            [_constant(rt, 0, 0)] * len(left.columns),
+            [_constant(rt, 0, 0)] * len(right.columns),
             none,
             none,
             0,
             provider == "left",
         )
-    sorted_keys, moved, _ = sort_by_keys([*keys, side], payload, [*widths, 2])
-    starts = ~same_as_previous(sorted_keys[: len(keys)])[-1]
-    side_sorted, usable, valid = moved[0], moved[1], moved[2]
-    right_columns = moved[3 : 3 + len(right.columns)]
-    left_columns = moved[3 + len(right.columns) :]
+    rows = _sort_sides(rt, left, right, key_bits)
+    starts, side_sorted, usable, valid = rows.starts, rows.side, rows.usable, rows.valid
+    left_columns, right_columns = rows.left_columns, rows.right_columns
     from_left = usable * side_sorted
     from_right = usable - from_left
     if provider != "count":
@@ -159,6 +138,46 @@ def _masked(give: ArithShare, columns: Sequence[ArithShare]) -> list[ArithShare]
     n = len(give)
     product = ArithShare.concatenate(list(columns)) * ArithShare.concatenate([give] * len(columns))
     return [product[i * n : (i + 1) * n] for i in range(len(columns))]
+
+
+@dataclass
+class _Sorted:
+    """Both sides' rows in one array sorted by (key, side): the right side's rows of a key
+    first; ``side`` is 0 for the right side's rows and 1 for the left's."""
+
+    starts: BitShare  # the first row of each key
+    side: ArithShare
+    usable: ArithShare  # valid, no NULL key part
+    valid: ArithShare
+    left_columns: list[ArithShare]
+    right_columns: list[ArithShare]
+
+
+def _sort_sides(
+    rt: Runtime, left: SideInput, right: SideInput, key_bits: Sequence[int | None]
+) -> _Sorted:
+    n_left, n_right = len(left.valid), len(right.valid)
+    keys: list[ArithShare] = []
+    widths: list[int | None] = []
+    for index, (a, b) in enumerate(zip(left.keys, right.keys, strict=True)):
+        keys.append(_stack(b, a))
+        widths.append(key_bits[index])
+        null_a, null_b = left.key_nulls[index], right.key_nulls[index]
+        if null_a is not None or null_b is not None:
+            keys.append(_stack(_or_zeros(rt, null_b, n_right), _or_zeros(rt, null_a, n_left)))
+            widths.append(2)
+    side = _stack(_constant(rt, 0, n_right), _constant(rt, 1, n_left))
+    payload = [
+        side,
+        _stack(_usable(right), _usable(left)),
+        _stack(right.valid, left.valid),
+        *(_stack(c, _constant(rt, 0, n_left)) for c in right.columns),
+        *(_stack(_constant(rt, 0, n_right), c) for c in left.columns),
+    ]
+    sorted_keys, moved = sort_by_keys([*keys, side], payload, [*widths, 2])
+    starts = ~same_as_previous(sorted_keys[: len(keys)])[-1]
+    width = len(right.columns)
+    return _Sorted(starts, moved[0], moved[1], moved[2], moved[3 + width :], moved[3 : 3 + width])
 
 
 class NotUnique(Exception):
@@ -230,31 +249,12 @@ def expand_join(
     """
     n_left, n_right = len(left.valid), len(right.valid)
     n = n_left + n_right
-    keys: list[ArithShare] = []
-    widths: list[int | None] = []
-    for index, (a, b) in enumerate(zip(left.keys, right.keys, strict=True)):
-        keys.append(_stack(b, a))
-        widths.append(key_bits[index])
-        null_a, null_b = left.key_nulls[index], right.key_nulls[index]
-        if null_a is not None or null_b is not None:
-            keys.append(_stack(_or_zeros(rt, null_b, n_right), _or_zeros(rt, null_a, n_left)))
-            widths.append(2)
-    side = _stack(_constant(rt, 0, n_right), _constant(rt, 1, n_left))
-    payload = [
-        side,
-        _stack(_usable(right), _usable(left)),
-        _stack(right.valid, left.valid),
-        *(_stack(c, _constant(rt, 0, n_left)) for c in right.columns),
-        *(_stack(_constant(rt, 0, n_right), c) for c in left.columns),
-    ]
     outer = keep_left or keep_right
     if n == 0 or (not outer and (n_left == 0 or n_right == 0)):
         return _no_pairs(rt, left, right)
-    sorted_keys, moved, _ = sort_by_keys([*keys, side], payload, [*widths, 2])
-    starts = ~same_as_previous(sorted_keys[: len(keys)])[-1]
-    side_sorted, usable, valid = moved[0], moved[1], moved[2]
-    right_columns = moved[3 : 3 + len(right.columns)]
-    left_columns = moved[3 + len(right.columns) :]
+    rows = _sort_sides(rt, left, right, key_bits)
+    starts, side_sorted, usable, valid = rows.starts, rows.side, rows.usable, rows.valid
+    left_columns, right_columns = rows.left_columns, rows.right_columns
     from_left = usable * side_sorted
     from_right = usable - from_left
     # per row: usable rows of each side in its key, so far and from here on
@@ -378,7 +378,7 @@ def _expand(
     kind = ArithShare.concatenate([_constant(rt, 0, n), _constant(rt, 1, m)])
     payload = [ArithShare.concatenate([c, _constant(rt, 0, m)]) for c in columns]
     width = min(62, max(1, (m + 2).bit_length()) + 1)
-    sorted_keys, moved, _ = sort_by_keys([all_keys, kind], payload, [width, 2])
+    sorted_keys, moved = sort_by_keys([all_keys, kind], payload, [width, 2])
     is_slot = msb(-sorted_keys[1])
     filled = segmented_prefix_sums(moved, ~is_slot) if moved else []
     kept, count = compact(is_slot, filled) if filled else ([], m)
