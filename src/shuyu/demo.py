@@ -154,6 +154,11 @@ def main(settings: Settings) -> int:
         )
     print(
         "\n下一步 Next: `make test` 运行全部测试 runs the whole test suite; docs/mpc.md 说明协议与"
-        "威胁模型 explains the protocols and the threat model."
+        "威胁模型 explains the protocols and the threat model.\n"
+        "跨域 SQL 查询 SQL across domains (docs/sql.md):\n"
+        "  .venv/bin/shuyu query --space tests/fixtures/sql/space/space.yaml"
+        " --as bank --explain \\\n"
+        '    "SELECT c.city, COUNT(*) AS n FROM bank.customers c '
+        'JOIN telco.subscribers s ON s.phone = c.phone GROUP BY c.city"'
     )
     return 0 if ok_count and ok_total and ok_top else 1
