@@ -109,6 +109,27 @@ class SourceSettings:
 
 
 @dataclass(frozen=True)
+class HubSettings:
+    """The operator's hub (`shuyu hub`)."""
+
+    home: str = _setting(
+        ".shuyu/hub",
+        "Directory of the hub's state: its SQLite database (unless database_url is set) and "
+        "its token signing key.",
+    )
+    database_url: str = _setting(
+        "",
+        "SQLAlchemy URL of the hub's database; empty means SQLite in the home directory.",
+    )
+    token_ttl_s: float = _setting(
+        900.0,
+        "Seconds a login token stays valid.",
+        minimum=10,
+        maximum=86400,
+    )
+
+
+@dataclass(frozen=True)
 class LogSettings:
     """Logging."""
 
@@ -123,6 +144,7 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
     ecdh_psi: EcdhPsiSettings = field(default_factory=EcdhPsiSettings)
     sources: SourceSettings = field(default_factory=SourceSettings)
+    hub: HubSettings = field(default_factory=HubSettings)
 
     def replace(self, **overrides: Any) -> Settings:
         """A copy with dotted-name overrides, validated like any other source."""
@@ -163,6 +185,7 @@ _SECTIONS: dict[str, type] = {
     "log": LogSettings,
     "ecdh_psi": EcdhPsiSettings,
     "sources": SourceSettings,
+    "hub": HubSettings,
 }
 _FIELD_TYPES: dict[str, type] = {
     f"{section}.{f.name}": {"int": int, "float": float, "str": str, "bool": bool}[str(f.type)]

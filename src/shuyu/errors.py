@@ -408,6 +408,51 @@ class SourceError(ShuyuError):
     default_hint = "Check the table and column names and types in the data source."
 
 
+# --- the hub's API ---------------------------------------------------------------------------
+
+
+class HubError(ShuyuError):
+    code = "hub.error"
+    status = 400
+    default_hint = "See docs/platform.md for the hub's API."
+
+
+class InvalidRequest(HubError):
+    code = "hub.invalid_request"
+    status = 422
+    default_hint = "Fix the field named in the message; /openapi.json describes every route."
+
+
+class Unauthenticated(HubError):
+    code = "hub.unauthenticated"
+    status = 401
+    default_hint = "Log in with POST /api/login and send the token as 'Authorization: Bearer ...'."
+
+
+class Forbidden(HubError):
+    code = "hub.forbidden"
+    status = 403
+    default_hint = "Use an account with the role the message names, or ask its owner."
+
+
+class NotFound(HubError):
+    code = "hub.not_found"
+    status = 404
+    default_hint = "Check the identifier; the list routes (e.g. GET /api/datasets) show them."
+
+
+class Conflict(HubError):
+    code = "hub.conflict"
+    status = 409
+    default_hint = "The object is not in a state that allows this; read it again and retry."
+
+
+class QuotaExhausted(HubError):
+    code = "hub.quota_exhausted"
+    status = 403
+    default_hint = "Ask the dataset's owner for a new grant with a larger quota."
+
+
 def all_error_codes() -> dict[str, type[ShuyuError]]:
     """Every registered code and its class (used by the docs test and the CLI)."""
     return dict(sorted(ShuyuError.registry.items()))

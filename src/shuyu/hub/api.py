@@ -1,0 +1,347 @@
+"""The hub's REST API (FastAPI): routes translate HTTP to ``shuyu.hub.service`` and back.
+
+Every error, whichever layer raises it, is answered in one shape with its status:
+``{"ok": false, "code", "error", "hint", "status"}`` (``docs/errors.md``); an unexpected
+exception is a 500 in that shape, without a traceback. The OpenAPI document is at
+``/openapi.json``.
+
+(No ``from __future__ import annotations`` here: FastAPI reads the route annotations, which
+name dependencies defined inside :func:`create_app`.)
+"""
+
+import datetime
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.exceptions import HTTPException
+
+from shuyu import __version__
+from shuyu.config import HubSettings
+from shuyu.errors import InvalidRequest, NotFound, ShuyuError, Unauthenticated
+from shuyu.hub import security, service, store
+from shuyu.hub.models import Dataset, Grant, Topic, User
+
+log = logging.getLogger("shuyu.hub")
+
+Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")]
+
+
+# --- request and response bodies --------------------------------------------------------------
+
+
+class Login(BaseModel):
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+class UserIn(BaseModel):
+    name: Name
+    password: Annotated[str, Field(min_length=8, max_length=1024)]
+    role: Literal["owner", "consumer", "operator", "regulator", "admin"]
+    party: Name | None = None
+    display_name: Annotated[str, Field(max_length=128)] = ""
+
+
+class UserOut(BaseModel):
+    id: int
+    name: str
+    display_name: str
+    role: str
+    party: str | None
+
+
+class Token(BaseModel):
+    ok: bool = True
+    token: str
+    expires_in: float
+    user: UserOut
+
+
+class TopicIn(BaseModel):
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    description: Annotated[str, Field(max_length=4000)] = ""
+
+
+class TopicOut(BaseModel):
+    id: int
+    name: str
+    description: str
+
+
+class ColumnIn(BaseModel):
+    name: Name
+    type: Annotated[str, Field(min_length=1, max_length=32)]
+    label: Annotated[str, Field(max_length=64)] = ""
+    grade: Annotated[str, Field(max_length=32)] = ""
+    description: Annotated[str, Field(max_length=1000)] = ""
+
+
+class DatasetIn(BaseModel):
+    name: Name
+    columns: Annotated[list[ColumnIn], Field(min_length=1, max_length=1000)]
+    topic: Annotated[str | None, Field(max_length=64)] = None
+    description: Annotated[str, Field(max_length=4000)] = ""
+    sample: Annotated[list[dict[str, Any]], Field(max_length=100)] = []
+    rows: Annotated[int | None, Field(ge=0)] = None
+    group_min_size: Annotated[int, Field(ge=1, le=1_000_000)] = 5
+
+
+class DatasetOut(BaseModel):
+    id: int
+    party: str
+    name: str
+    topic: str | None
+    description: str
+    columns: list[dict[str, Any]]
+    sample: list[dict[str, Any]]
+    rows: int | None
+    group_min_size: int
+    updated_at: datetime.datetime
+
+
+Operation = Literal["join", "compare", "group_by", "aggregate", "payload", "plaintext"]
+
+
+class GrantIn(BaseModel):
+    dataset_id: Annotated[int, Field(ge=1)]
+    purpose: Annotated[str, Field(min_length=1, max_length=2000)]
+    columns: Annotated[list[Name], Field(min_length=1, max_length=1000)]
+    operations: Annotated[list[Operation], Field(min_length=1, max_length=6)]
+    valid_from: datetime.datetime
+    valid_until: datetime.datetime
+    query_quota: Annotated[int, Field(ge=1, le=1_000_000)]
+    receiver: Name | None = None
+
+
+class Decision(BaseModel):
+    reason: Annotated[str, Field(max_length=2000)] = ""
+    columns: Annotated[list[Name] | None, Field(max_length=1000)] = None
+    operations: Annotated[list[Operation] | None, Field(max_length=6)] = None
+    valid_until: datetime.datetime | None = None
+    query_quota: Annotated[int | None, Field(ge=1, le=1_000_000)] = None
+
+
+class GrantOut(BaseModel):
+    id: int
+    dataset_id: int
+    consumer_id: int
+    receiver: str
+    purpose: str
+    columns: list[str]
+    operations: list[str]
+    valid_from: datetime.datetime
+    valid_until: datetime.datetime
+    query_quota: int
+    queries_used: int
+    state: str
+    reason: str
+    created_at: datetime.datetime
+    decided_at: datetime.datetime | None
+
+
+class ErrorOut(BaseModel):
+    ok: bool = False
+    code: str
+    error: str
+    hint: str
+    status: int
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut} for status in (400, 401, 403, 404, 409, 422)
+}
+
+
+def _user(user: User) -> UserOut:
+    return UserOut(
+        id=user.id,
+        name=user.name,
+        display_name=user.display_name,
+        role=user.role,
+        party=user.party,
+    )
+
+
+def _dataset(session: Session, dataset: Dataset) -> DatasetOut:
+    topic = session.get(Topic, dataset.topic_id) if dataset.topic_id else None
+    return DatasetOut(
+        id=dataset.id,
+        party=dataset.party,
+        name=dataset.name,
+        topic=topic.name if topic else None,
+        description=dataset.description,
+        columns=dataset.columns,
+        sample=dataset.sample,
+        rows=dataset.rows,
+        group_min_size=dataset.group_min_size,
+        updated_at=dataset.updated_at,
+    )
+
+
+def _grant(grant: Grant) -> GrantOut:
+    return GrantOut.model_validate(grant, from_attributes=True)
+
+
+# --- the application -----------------------------------------------------------------------
+
+
+def create_app(settings: HubSettings, *, admin: tuple[str, str] | None = None) -> FastAPI:
+    """The hub's application over its database (migrated on creation). ``admin``: a first admin
+    user (name, password) created when the hub has no user yet."""
+    home = Path(settings.home)
+    engine = store.open_database(store.database_url(home, settings.database_url))
+    store.upgrade(engine)
+    key = security.signing_key(home)
+    sessions = store.sessions(engine)
+    if admin is not None:
+        _bootstrap(sessions, *admin)
+    app = FastAPI(
+        title="Shuyu hub / 数域运营平台",
+        version=__version__,
+        description="The operator's hub of a Shuyu data space (docs/platform.md).",
+        responses=ERRORS,
+    )
+    app.state.engine = engine
+    _errors(app)
+
+    def session() -> Iterator[Session]:
+        with sessions() as db:
+            try:
+                yield db
+                db.commit()
+            except BaseException:
+                db.rollback()
+                raise
+
+    Db = Annotated[Session, Depends(session)]
+
+    def current_user(db: Db, authorization: Annotated[str | None, Header()] = None) -> User:
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise Unauthenticated("this route needs a token")
+        return service.authenticate(db, key, authorization[7:].strip())
+
+    Me = Annotated[User, Depends(current_user)]
+
+    @app.get("/api/health")
+    def health() -> dict[str, Any]:
+        return {"ok": True, "service": "hub", "version": __version__}
+
+    @app.post("/api/login")
+    def login(body: Login, db: Db) -> Token:
+        token, user = service.login(db, key, settings.token_ttl_s, body.name, body.password)
+        return Token(token=token, expires_in=settings.token_ttl_s, user=_user(user))
+
+    @app.get("/api/me")
+    def me(user: Me) -> UserOut:
+        return _user(user)
+
+    @app.post("/api/users", status_code=201)
+    def create_user(body: UserIn, user: Me, db: Db) -> UserOut:
+        created = service.create_user(db, user, **body.model_dump())
+        return _user(created)
+
+    @app.get("/api/topics")
+    def topics(user: Me, db: Db) -> list[TopicOut]:
+        return [
+            TopicOut(id=t.id, name=t.name, description=t.description)
+            for t in db.query(Topic).order_by(Topic.name)
+        ]
+
+    @app.post("/api/topics", status_code=201)
+    def create_topic(body: TopicIn, user: Me, db: Db) -> TopicOut:
+        topic = service.create_topic(db, user, body.name, body.description)
+        return TopicOut(id=topic.id, name=topic.name, description=topic.description)
+
+    @app.post("/api/datasets", status_code=201)
+    def publish(body: DatasetIn, user: Me, db: Db) -> DatasetOut:
+        dataset = service.publish_dataset(db, user, **body.model_dump())
+        return _dataset(db, dataset)
+
+    @app.get("/api/datasets")
+    def datasets(
+        *,
+        user: Me,
+        db: Db,
+        q: Annotated[str | None, Query(max_length=200)] = None,
+        topic: Annotated[str | None, Query(max_length=64)] = None,
+        owner: Annotated[str | None, Query(max_length=64)] = None,
+        grade: Annotated[str | None, Query(max_length=32)] = None,
+        column: Annotated[str | None, Query(max_length=64)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> list[DatasetOut]:
+        filters = service.DatasetFilter(q, topic, owner, grade, column)
+        return [_dataset(db, d) for d in service.list_datasets(db, filters, limit, offset)]
+
+    @app.get("/api/datasets/{dataset_id}")
+    def dataset(dataset_id: int, user: Me, db: Db) -> DatasetOut:
+        return _dataset(db, service.get_dataset(db, dataset_id))
+
+    @app.post("/api/grants", status_code=201)
+    def request_grant(body: GrantIn, user: Me, db: Db) -> GrantOut:
+        return _grant(service.request_grant(db, user, **body.model_dump()))
+
+    @app.get("/api/grants")
+    def grants(user: Me, db: Db) -> list[GrantOut]:
+        return [_grant(g) for g in service.visible_grants(db, user)]
+
+    @app.get("/api/grants/{grant_id}")
+    def grant(grant_id: int, user: Me, db: Db) -> GrantOut:
+        return _grant(service.get_grant(db, user, grant_id))
+
+    @app.post("/api/grants/{grant_id}/{action}")
+    def decide(
+        grant_id: int,
+        action: Literal["approve", "refuse", "suspend", "resume", "revoke"],
+        body: Decision,
+        user: Me,
+        db: Db,
+    ) -> GrantOut:
+        return _grant(service.decide(db, user, grant_id, action, **body.model_dump()))
+
+    return app
+
+
+def _bootstrap(sessions: sessionmaker[Session], name: str, password: str) -> None:
+    with sessions() as db:
+        if db.query(User).count() == 0:
+            service.create_user(db, None, name=name, password=password, role="admin")
+            db.commit()
+
+
+def _errors(app: FastAPI) -> None:
+    @app.exception_handler(ShuyuError)
+    async def shuyu_error(_: Request, error: ShuyuError) -> JSONResponse:
+        return JSONResponse(error.to_dict(), status_code=error.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        problems = []
+        for item in error.errors()[:5]:
+            where = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
+            problems.append(f"{where or 'body'}: {item.get('msg', 'invalid')}")
+        shaped = InvalidRequest("invalid request: " + "; ".join(problems))
+        return JSONResponse(shaped.to_dict(), status_code=shaped.status)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, error: HTTPException) -> JSONResponse:
+        if error.status_code == 404:
+            shaped: ShuyuError = NotFound("no such route", hint="/openapi.json lists the routes.")
+        else:
+            shaped = InvalidRequest(str(error.detail))
+            body = shaped.to_dict() | {"status": error.status_code}
+            return JSONResponse(body, status_code=error.status_code)
+        return JSONResponse(shaped.to_dict(), status_code=shaped.status)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, error: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        shaped = ShuyuError(f"internal error ({type(error).__name__})")
+        return JSONResponse(shaped.to_dict(), status_code=500)
