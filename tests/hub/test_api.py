@@ -13,20 +13,14 @@ from fastapi.testclient import TestClient
 from shuyu.config import HubSettings
 from shuyu.hub.api import create_app
 
-ADMIN = ("admin", "admin-password-1")
+from .conftest import ADMIN
+
 PASSWORD = "a-good-password"
 COLUMNS = [
     {"name": "phone", "type": "STRING", "label": "cn_mobile", "grade": "L3"},
     {"name": "city", "type": "STRING", "label": "address", "grade": "L2"},
     {"name": "income", "type": "DECIMAL(2)", "label": "financial_amount", "grade": "L3"},
 ]
-
-
-@pytest.fixture
-def hub(tmp_path):
-    app = create_app(HubSettings(home=str(tmp_path / "hub")), admin=ADMIN)
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client
 
 
 def login(client, name, password=PASSWORD):

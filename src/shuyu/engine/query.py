@@ -77,8 +77,14 @@ class Planned:
 
 def plan_query(space: Space, issuer: str, sql: str, dialect: str = "mysql") -> Planned:
     """Parse, bind, optimise and policy-check ``sql`` for ``issuer`` (no party runs)."""
-    query = optimize(bind(parse(sql, dialect), space.catalog, sql))
-    report = check_policy(query, space.catalog, issuer)
+    return plan_for_catalog(space.catalog, issuer, sql, dialect)
+
+
+def plan_for_catalog(catalog: Catalog, issuer: str, sql: str, dialect: str = "mysql") -> Planned:
+    """:func:`plan_query` over a catalogue alone (types, row counts and the column policy):
+    the hub plans jobs this way, and each node plans them again from the same inputs."""
+    query = optimize(bind(parse(sql, dialect), catalog, sql))
+    report = check_policy(query, catalog, issuer)
     owners = sorted({n.party for n in plan.walk(query.root) if isinstance(n, plan.Scan)})
     compute = list(owners)
     if issuer not in compute:
@@ -103,7 +109,7 @@ def plan_query(space: Space, issuer: str, sql: str, dialect: str = "mysql") -> P
         if policy.group is not None:
             group_min_sizes[index] = policy.group.group_min_size
     options = ExecutionOptions(ids, issuer, join_modes=join_modes, group_min_sizes=group_min_sizes)
-    return Planned(query, report, (compute[0], compute[1], compute[2]), options, space.catalog)
+    return Planned(query, report, (compute[0], compute[1], compute[2]), options, catalog)
 
 
 def local_runner(space: Space) -> LocalRunner:

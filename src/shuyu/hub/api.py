@@ -25,8 +25,8 @@ from starlette.exceptions import HTTPException
 from shuyu import __version__
 from shuyu.config import HubSettings
 from shuyu.errors import InvalidRequest, NotFound, ShuyuError, Unauthenticated
-from shuyu.hub import security, service, store
-from shuyu.hub.models import Dataset, Grant, Topic, User
+from shuyu.hub import jobs, security, service, store
+from shuyu.hub.models import Dataset, Event, Grant, Job, Topic, User
 
 log = logging.getLogger("shuyu.hub")
 
@@ -144,6 +144,42 @@ class GrantOut(BaseModel):
     reason: str
     created_at: datetime.datetime
     decided_at: datetime.datetime | None
+
+
+class JobIn(BaseModel):
+    sql: Annotated[str, Field(min_length=1, max_length=100_000)]
+
+
+class JobOut(BaseModel):
+    id: int
+    user_id: int
+    receiver: str
+    sql: str
+    grant_ids: list[int]
+    state: str
+    progress: float
+    error_code: str | None
+    error: str | None
+    rows: int | None
+    bytes_sent: int | None
+    seconds: float | None
+    created_at: datetime.datetime
+    finished_at: datetime.datetime | None
+
+
+class Submission(BaseModel):
+    ok: bool = True
+    job: JobOut
+    explain: str
+
+
+class EventOut(BaseModel):
+    id: int
+    at: datetime.datetime
+    kind: str
+    actor_id: int | None
+    subject: str
+    details: dict[str, Any]
 
 
 class ErrorOut(BaseModel):
@@ -306,7 +342,48 @@ def create_app(settings: HubSettings, *, admin: tuple[str, str] | None = None) -
     ) -> GrantOut:
         return _grant(service.decide(db, user, grant_id, action, **body.model_dump()))
 
+    @app.post("/api/jobs", status_code=201)
+    def submit(body: JobIn, user: Me, db: Db) -> Submission:
+        submitted = jobs.submit(db, user, body.sql)
+        return Submission(job=_job(submitted.job), explain=submitted.planned.explain())
+
+    @app.get("/api/jobs")
+    def list_jobs(user: Me, db: Db) -> list[JobOut]:
+        return [_job(j) for j in jobs.visible_jobs(db, user)]
+
+    @app.get("/api/jobs/{job_id}")
+    def job(job_id: int, user: Me, db: Db) -> JobOut:
+        return _job(jobs.get_job(db, user, job_id))
+
+    @app.post("/api/jobs/{job_id}/cancel")
+    def cancel(job_id: int, user: Me, db: Db) -> JobOut:
+        return _job(jobs.cancel(db, user, job_id))
+
+    @app.get("/api/jobs/{job_id}/result")
+    def job_result(job_id: int, user: Me, db: Db) -> dict[str, Any]:
+        return jobs.result(db, user, job_id)
+
+    @app.get("/api/metering")
+    def metering(user: Me, db: Db) -> list[dict[str, Any]]:
+        return jobs.metering(db, user)
+
+    @app.get("/api/events")
+    def events(
+        *,
+        user: Me,
+        db: Db,
+        after: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[EventOut]:
+        service.require(user, "regulator", "operator", "admin")
+        found = db.query(Event).where(Event.id > after).order_by(Event.id).limit(limit)
+        return [EventOut.model_validate(e, from_attributes=True) for e in found]
+
     return app
+
+
+def _job(job: Job) -> JobOut:
+    return JobOut.model_validate(job, from_attributes=True)
 
 
 def _bootstrap(sessions: sessionmaker[Session], name: str, password: str) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shuyu.engine.sources.base import type_from_name
 from shuyu.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthenticated
 from shuyu.hub import security
 from shuyu.hub.models import (
@@ -27,6 +28,7 @@ from shuyu.hub.models import (
     User,
     utcnow,
 )
+from shuyu.sql.catalog import DataType
 
 # the states a decision may start from, and the state it leads to
 _TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -36,6 +38,20 @@ _TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "resume": (("suspended",), "approved"),
     "revoke": (("approved", "suspended"), "revoked"),
 }
+
+
+def column_type(text: str) -> DataType:
+    """A dataset column's type as published (``INT``, ``DECIMAL(2)``, ``DECIMAL(*,2)``...)."""
+    normal = text.strip().upper().replace("(*,", "(38,")
+    if normal.startswith("DECIMAL(") and "," not in normal:  # DECIMAL(s): the scale
+        normal = normal.replace("DECIMAL(", "DECIMAL(38,")
+    found = type_from_name(normal)
+    if found is None:
+        raise InvalidRequest(
+            f"unknown column type {text!r}",
+            hint="Use INT, DECIMAL(s), FLOAT, STRING, DATE, TIMESTAMP or BOOL.",
+        )
+    return found
 
 
 def record(session: Session, kind: str, actor: User | None, subject: str, **details: Any) -> None:
@@ -148,6 +164,8 @@ def publish_dataset(
     names = [c["name"] for c in columns]
     if not names or len(set(names)) != len(names):
         raise InvalidRequest("columns must be non-empty and their names distinct")
+    for column in columns:
+        column_type(column["type"])  # refuses a type the engine cannot use
     for row in sample:
         unknown = set(row) - set(names)
         if unknown:

@@ -1,0 +1,208 @@
+"""Jobs: SQL planned against the hall and the consumer's live grants, metered per grant.
+
+A job is planned by the hub with the same planner and policy pass as ``shuyu query``, over a
+catalogue built from the datasets' schemas (no data) and a column policy built from the
+submitter's live grants (``docs/platform.md``, "Authorisations"). Every other party's dataset the
+query reads needs a live grant that covers the columns it reads; each such grant gives up one
+query of its quota. A refused query creates no job and uses no quota.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shuyu.engine.query import Planned, plan_for_catalog
+from shuyu.errors import Conflict, Forbidden, InvalidRequest, NotFound, QuotaExhausted
+from shuyu.hub.models import Dataset, Grant, Job, User, utcnow
+from shuyu.hub.service import column_type, expire_if_due, record, require, visible_grants
+from shuyu.sql import plan
+from shuyu.sql.catalog import Catalog, Column, PolicyRule, Table
+from shuyu.sql.catalog import Grant as ColumnGrant
+
+#: the column grants each operation of an authorisation gives its receiver
+OPERATION_GRANTS = {
+    "join": ColumnGrant.PLAINTEXT_AFTER_JOIN,
+    "compare": ColumnGrant.PLAINTEXT_AFTER_COMPARE,
+    "group_by": ColumnGrant.PLAINTEXT_AFTER_GROUP_BY,
+    "aggregate": ColumnGrant.PLAINTEXT_AFTER_AGGREGATE,
+    "payload": ColumnGrant.PLAINTEXT_AS_JOIN_PAYLOAD,
+    "plaintext": ColumnGrant.PLAINTEXT,
+}
+
+
+def approved_grants(session: Session, consumer: User) -> list[Grant]:
+    """The consumer's approved grants (expired ones turned expired first)."""
+    out = []
+    for grant in session.scalars(select(Grant).where(Grant.consumer_id == consumer.id)):
+        expire_if_due(session, grant)
+        if grant.state == "approved":
+            out.append(grant)
+    return out
+
+
+def _usable(grant: Grant) -> bool:
+    """In its validity window, with queries left."""
+    return (
+        grant.valid_from <= utcnow() < grant.valid_until and grant.queries_used < grant.query_quota
+    )
+
+
+def catalog_for(session: Session, grants: list[Grant], receiver: str) -> Catalog:
+    """The hall's datasets as tables, the grants as column policy for ``receiver``."""
+    catalog = Catalog()
+    datasets = list(session.scalars(select(Dataset)))
+    for dataset in datasets:
+        columns = tuple(Column(c["name"], column_type(c["type"])) for c in dataset.columns)
+        catalog.add(Table(dataset.party, dataset.name, columns, f"hub:{dataset.id}", dataset.rows))
+    by_id = {d.id: d for d in datasets}
+    for grant in grants:
+        dataset = by_id[grant.dataset_id]
+        allow = frozenset(OPERATION_GRANTS[op] for op in grant.operations)
+        for name in grant.columns:
+            catalog.rules.append(
+                PolicyRule(
+                    dataset.party, dataset.name, name, receiver, allow, dataset.group_min_size
+                )
+            )
+    # the strictest threshold of the hall applies to every grouping (docs/policy.md)
+    catalog.settings["group_min_size"] = max((d.group_min_size for d in datasets), default=5)
+    if receiver not in catalog.parties:
+        catalog.extra_parties = (receiver,)
+    return catalog
+
+
+@dataclass(frozen=True)
+class Submitted:
+    job: Job
+    planned: Planned
+
+
+def submit(session: Session, actor: User, sql: str) -> Submitted:
+    """Plan, check and queue a job for the actor's party."""
+    require(actor, "consumer")
+    if not sql.strip():
+        raise InvalidRequest("sql is empty")
+    receiver = actor.party or ""
+    grants = approved_grants(session, actor)
+    catalog = catalog_for(session, grants, receiver)
+    planned = plan_for_catalog(catalog, receiver, sql)  # sql.* and policy.* errors as they are
+    used = _grants_used(session, planned, grants, receiver)
+    for grant in used:
+        grant.queries_used += 1
+    job = Job(
+        user_id=actor.id,
+        receiver=receiver,
+        sql=sql,
+        grant_ids=[g.id for g in used],
+        state="queued",
+        progress=0.0,
+    )
+    session.add(job)
+    session.flush()
+    digest = hashlib.sha256(sql.encode()).hexdigest()
+    record(
+        session, "job.submitted", actor, f"job:{job.id}", sql_sha256=digest, grants=job.grant_ids
+    )
+    return Submitted(job, planned)
+
+
+def _grants_used(
+    session: Session, planned: Planned, grants: list[Grant], receiver: str
+) -> list[Grant]:
+    """For every other party's table the plan reads, the live grant that covers the columns it
+    reads (the one with the most queries left)."""
+    read: dict[tuple[str, str], set[str]] = {}
+    for node in plan.walk(planned.query.root):
+        if isinstance(node, plan.Scan) and node.party != receiver:
+            columns = read.setdefault((node.party, node.table), set())
+            for item in node.fields:
+                columns.update(origin.column for origin in item.origins)
+    used: list[Grant] = []
+    for (party, table), columns in sorted(read.items()):
+        dataset = session.scalar(
+            select(Dataset).where(Dataset.party == party, Dataset.name == table)
+        )
+        assert dataset is not None
+        covering = [g for g in grants if g.dataset_id == dataset.id and columns <= set(g.columns)]
+        if not covering:
+            raise Forbidden(
+                f"no approved grant on {party}.{table} covers the columns "
+                f"{', '.join(sorted(columns))}",
+                hint=f"Request a grant on {party}.{table} that includes these columns.",
+            )
+        usable = [g for g in covering if _usable(g)]
+        if not usable:
+            raise QuotaExhausted(
+                f"your grants on {party}.{table} have no queries left or are outside their "
+                "validity window"
+            )
+        used.append(max(usable, key=lambda g: g.query_quota - g.queries_used))
+    return used
+
+
+# --- reading jobs -----------------------------------------------------------------------------
+
+
+def visible_jobs(session: Session, actor: User) -> list[Job]:
+    query = select(Job).order_by(Job.id)
+    if actor.role == "consumer":
+        query = query.where(Job.user_id == actor.id)
+    elif actor.role not in ("operator", "regulator", "admin"):
+        raise Forbidden("this role sees no jobs")
+    return list(session.scalars(query))
+
+
+def get_job(session: Session, actor: User, job_id: int) -> Job:
+    job = session.get(Job, job_id)
+    if job is None or job not in visible_jobs(session, actor):
+        raise NotFound(f"no job {job_id}")
+    return job
+
+
+def cancel(session: Session, actor: User, job_id: int) -> Job:
+    job = get_job(session, actor, job_id)
+    if job.user_id != actor.id:
+        raise Forbidden("only the submitter cancels a job")
+    if job.state not in ("queued", "running"):
+        raise Conflict(f"job {job.id} is {job.state} already")
+    job.state = "cancelled"
+    job.finished_at = utcnow()
+    record(session, "job.cancelled", actor, f"job:{job.id}")
+    return job
+
+
+def result(session: Session, actor: User, job_id: int) -> dict[str, Any]:
+    """The result, for the submitter of the receiving party only."""
+    job = get_job(session, actor, job_id)
+    if job.user_id != actor.id or actor.party != job.receiver:
+        raise Forbidden("only the submitter of the receiving party reads a result")
+    if job.state != "succeeded" or job.result is None:
+        raise Conflict(f"job {job.id} is {job.state}; a result exists once it has succeeded")
+    return job.result
+
+
+def metering(session: Session, actor: User) -> list[dict[str, Any]]:
+    """Per grant the actor may see: queries, rows returned, bytes sent, compute seconds."""
+    rows = []
+    jobs = list(session.scalars(select(Job)))
+    for grant in visible_grants(session, actor):
+        mine = [j for j in jobs if grant.id in j.grant_ids]
+        done = [j for j in mine if j.state == "succeeded"]
+        rows.append(
+            {
+                "grant_id": grant.id,
+                "dataset_id": grant.dataset_id,
+                "queries": len(mine),
+                "queries_used": grant.queries_used,
+                "query_quota": grant.query_quota,
+                "rows": sum(j.rows or 0 for j in done),
+                "bytes": sum(j.bytes_sent or 0 for j in done),
+                "seconds": round(sum(j.seconds or 0.0 for j in done), 3),
+            }
+        )
+    return rows
