@@ -31,7 +31,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TextIO
 
-from shuyu import __version__, pki
+from shuyu import __version__, cli_hub, pki
 from shuyu.config import Settings, iter_settings, load_settings
 from shuyu.errors import ConfigError, InvalidInput, ShuyuError, all_error_codes
 
@@ -643,6 +643,8 @@ def _psi_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         "--no-progress", action="store_true", help="no progress bar even on a terminal"
     )
     psi.set_defaults(handler=_psi)
+
+    cli_hub.add_commands(commands, common)
 
 
 def _parse_overrides(pairs: Sequence[str]) -> dict[str, str]:

@@ -447,6 +447,12 @@ class Conflict(HubError):
     default_hint = "The object is not in a state that allows this; read it again and retry."
 
 
+class HubUnavailable(HubError):
+    code = "hub.unavailable"
+    status = 503
+    default_hint = "Check the hub's URL and that `shuyu hub` is running, then retry."
+
+
 class QuotaExhausted(HubError):
     code = "hub.quota_exhausted"
     status = 403
