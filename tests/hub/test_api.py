@@ -277,3 +277,15 @@ def test_state_survives_a_restart(tmp_path):
             hub.post("/api/login", json={"name": "other", "password": "other-password"}).status_code
             == 401
         )
+
+
+def test_identifiers_beyond_64_bits_are_invalid_not_errors(hub, people):
+    consumer = people["shop-analyst"]
+    for path in (
+        "/api/datasets/99999999999999999999999",
+        "/api/jobs/18446744073709551616",
+        "/api/grants/18446744073709551616",
+        "/api/events?after=99999999999999999999",
+        "/api/datasets?offset=99999999999999999999",
+    ):
+        assert_error(hub.get(path, headers=consumer), 422, "hub.invalid_request")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -30,6 +31,8 @@ from shuyu.hub.models import Dataset, Event, Grant, Job, Topic, User
 
 log = logging.getLogger("shuyu.hub")
 
+# identifiers fit the databases' 64-bit integers
+Id = Annotated[int, PathParam(ge=1, le=2**62)]
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")]
 
 
@@ -89,7 +92,7 @@ class DatasetIn(BaseModel):
     topic: Annotated[str | None, Field(max_length=64)] = None
     description: Annotated[str, Field(max_length=4000)] = ""
     sample: Annotated[list[dict[str, Any]], Field(max_length=100)] = []
-    rows: Annotated[int | None, Field(ge=0)] = None
+    rows: Annotated[int | None, Field(ge=0, le=2**62)] = None
     group_min_size: Annotated[int, Field(ge=1, le=1_000_000)] = 5
 
 
@@ -110,7 +113,7 @@ Operation = Literal["join", "compare", "group_by", "aggregate", "payload", "plai
 
 
 class GrantIn(BaseModel):
-    dataset_id: Annotated[int, Field(ge=1)]
+    dataset_id: Annotated[int, Field(ge=1, le=2**62)]
     purpose: Annotated[str, Field(min_length=1, max_length=2000)]
     columns: Annotated[list[Name], Field(min_length=1, max_length=1000)]
     operations: Annotated[list[Operation], Field(min_length=1, max_length=6)]
@@ -311,13 +314,13 @@ def create_app(settings: HubSettings, *, admin: tuple[str, str] | None = None) -
         grade: Annotated[str | None, Query(max_length=32)] = None,
         column: Annotated[str | None, Query(max_length=64)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
     ) -> list[DatasetOut]:
         filters = service.DatasetFilter(q, topic, owner, grade, column)
         return [_dataset(db, d) for d in service.list_datasets(db, filters, limit, offset)]
 
     @app.get("/api/datasets/{dataset_id}")
-    def dataset(dataset_id: int, user: Me, db: Db) -> DatasetOut:
+    def dataset(dataset_id: Id, user: Me, db: Db) -> DatasetOut:
         return _dataset(db, service.get_dataset(db, dataset_id))
 
     @app.post("/api/grants", status_code=201)
@@ -329,12 +332,12 @@ def create_app(settings: HubSettings, *, admin: tuple[str, str] | None = None) -
         return [_grant(g) for g in service.visible_grants(db, user)]
 
     @app.get("/api/grants/{grant_id}")
-    def grant(grant_id: int, user: Me, db: Db) -> GrantOut:
+    def grant(grant_id: Id, user: Me, db: Db) -> GrantOut:
         return _grant(service.get_grant(db, user, grant_id))
 
     @app.post("/api/grants/{grant_id}/{action}")
     def decide(
-        grant_id: int,
+        grant_id: Id,
         action: Literal["approve", "refuse", "suspend", "resume", "revoke"],
         body: Decision,
         user: Me,
@@ -352,15 +355,15 @@ def create_app(settings: HubSettings, *, admin: tuple[str, str] | None = None) -
         return [_job(j) for j in jobs.visible_jobs(db, user)]
 
     @app.get("/api/jobs/{job_id}")
-    def job(job_id: int, user: Me, db: Db) -> JobOut:
+    def job(job_id: Id, user: Me, db: Db) -> JobOut:
         return _job(jobs.get_job(db, user, job_id))
 
     @app.post("/api/jobs/{job_id}/cancel")
-    def cancel(job_id: int, user: Me, db: Db) -> JobOut:
+    def cancel(job_id: Id, user: Me, db: Db) -> JobOut:
         return _job(jobs.cancel(db, user, job_id))
 
     @app.get("/api/jobs/{job_id}/result")
-    def job_result(job_id: int, user: Me, db: Db) -> dict[str, Any]:
+    def job_result(job_id: Id, user: Me, db: Db) -> dict[str, Any]:
         return jobs.result(db, user, job_id)
 
     @app.get("/api/metering")
@@ -372,7 +375,7 @@ def create_app(settings: HubSettings, *, admin: tuple[str, str] | None = None) -
         *,
         user: Me,
         db: Db,
-        after: Annotated[int, Query(ge=0)] = 0,
+        after: Annotated[int, Query(ge=0, le=2**62)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[EventOut]:
         service.require(user, "regulator", "operator", "admin")
