@@ -62,6 +62,31 @@ def hub_serve(args: argparse.Namespace, settings: Settings, out: Any) -> int:
     return EXIT_OK
 
 
+def node_join(args: argparse.Namespace, settings: Settings, out: Any) -> int:
+    from shuyu.node.config import parse_address  # noqa: PLC0415 - node commands only
+    from shuyu.node.worker import join  # noqa: PLC0415
+
+    config = join(
+        hub=args.hub,
+        token=args.token,
+        name=args.name,
+        home=args.home,
+        mpc=parse_address(args.mpc),
+        space=args.space,
+    )
+    out.result(
+        f"节点已加入 / node enrolled: {config.name} ({config.kind}) in {config.home}",
+        {"ok": True, "name": config.name, "kind": config.kind, "home": str(config.home)},
+    )
+    return EXIT_OK
+
+
+def node_serve(args: argparse.Namespace, settings: Settings, out: Any) -> int:
+    from shuyu.node.worker import serve  # noqa: PLC0415 - node commands only
+
+    return serve(args.home, settings, once=args.once)
+
+
 def login(args: argparse.Namespace, settings: Settings, out: Any) -> int:
     client = HubClient(args.hub)
     answer = client.login(args.user, _password("SHUYU_PASSWORD", f"{args.user} 的密码 password: "))
@@ -209,6 +234,21 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         "SHUYU_HUB_ADMIN_PASSWORD, else asked)",
     )
     serve.set_defaults(handler=hub_serve)
+
+    node = commands.add_parser("node", help="a domain's node (数据方节点)", parents=[common])
+    node_commands = node.add_subparsers(dest="node_command", metavar="ACTION", required=True)
+    join = node_commands.add_parser("join", help="enrol with a hub", parents=[common])
+    join.add_argument("--hub", required=True, help="the hub's URL")
+    join.add_argument("--token", required=True, help="the operator's one-time enrolment token")
+    join.add_argument("--name", required=True, help="the node's party name")
+    join.add_argument("--home", required=True, help="the node's state directory")
+    join.add_argument("--mpc", required=True, help="HOST:PORT the node listens on for its peers")
+    join.add_argument("--space", help="a space file with this party's tables")
+    join.set_defaults(handler=node_join)
+    run = node_commands.add_parser("serve", help="pull and run jobs", parents=[common])
+    run.add_argument("--home", required=True, help="the node's state directory")
+    run.add_argument("--once", action="store_true", help="stop when no work is left")
+    run.set_defaults(handler=node_serve)
 
     def command(name: str, handler: Any, help: str) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = commands.add_parser(

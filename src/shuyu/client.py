@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from shuyu.errors import HubUnavailable, ShuyuError
+from shuyu.errors import HubUnavailable, ShuyuError, error_from_body
 
 
 class HubClient:
@@ -149,9 +149,6 @@ class HubClient:
 def _error_from(response: httpx.Response) -> ShuyuError:
     try:
         body = response.json()
-        code, message, hint = body["code"], body["error"], body["hint"]
-    except (ValueError, KeyError, TypeError):
-        return ShuyuError(f"the hub answered {response.status_code} without an error body")
-    cls = ShuyuError.registry.get(code, ShuyuError)
-    error = cls(message, hint=hint)
-    return error
+    except ValueError:
+        body = None
+    return error_from_body(response.status_code, body)

@@ -127,6 +127,11 @@ class HubSettings:
         minimum=10,
         maximum=86400,
     )
+    ca_dir: str = _setting(
+        "",
+        "Directory of the data space's CA (shuyu ca init) with which the hub signs the "
+        "certificates of enrolling nodes; empty disables enrolment.",
+    )
 
 
 @dataclass(frozen=True)

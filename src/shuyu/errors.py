@@ -459,6 +459,16 @@ class QuotaExhausted(HubError):
     default_hint = "Ask the dataset's owner for a new grant with a larger quota."
 
 
+def error_from_body(status: int, body: Any) -> ShuyuError:
+    """The error a service answered in the one error shape, as its class (for clients)."""
+    try:
+        code, message, hint = body["code"], body["error"], body["hint"]
+    except (KeyError, TypeError):
+        return ShuyuError(f"the service answered {status} without an error body")
+    cls = ShuyuError.registry.get(str(code), ShuyuError)
+    return cls(str(message), hint=str(hint))
+
+
 def all_error_codes() -> dict[str, type[ShuyuError]]:
     """Every registered code and its class (used by the docs test and the CLI)."""
     return dict(sorted(ShuyuError.registry.items()))

@@ -446,7 +446,7 @@ def init_ca(
 
 def _party_certificate(
     name: str,
-    key: ec.EllipticCurvePrivateKey,
+    public_key: ec.EllipticCurvePublicKey,
     *,
     ca_certificate: x509.Certificate,
     ca_key: ec.EllipticCurvePrivateKey,
@@ -466,7 +466,7 @@ def _party_certificate(
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
         .issuer_name(ca_certificate.subject)
-        .public_key(key.public_key())
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - _CLOCK_SKEW)
         .not_valid_after(not_after)
@@ -479,7 +479,7 @@ def _party_certificate(
             critical=False,
         )
         .add_extension(x509.SubjectAlternativeName(san), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_key_id.value),
             critical=False,
@@ -554,7 +554,7 @@ def issue_certificate(
     key = ec.generate_private_key(ec.SECP256R1())
     certificate = _party_certificate(
         name,
-        key,
+        key.public_key(),
         ca_certificate=ca_certificate,
         ca_key=ca_key,
         dns=dns,
@@ -587,6 +587,86 @@ def issue_certificate(
         for path in written:
             path.unlink(missing_ok=True)
         raise
+    return identity
+
+
+def make_request(name: str) -> tuple[bytes, bytes]:
+    """A fresh ECDSA P-256 key and a certificate signing request for ``name`` (PEM, PEM): the
+    key never leaves the party that calls this (``shuyu node join``)."""
+    validate_name(name)
+    key = ec.generate_private_key(ec.SECP256R1())
+    request = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .sign(key, hashes.SHA256())
+    )
+    return _private_key_pem(key), request.public_bytes(serialization.Encoding.PEM)
+
+
+def sign_request(
+    ca_dir: str | os.PathLike[str],
+    request_pem: bytes,
+    name: str,
+    *,
+    validity_days: int = 825,
+    ip_addresses: Sequence[str] = (),
+) -> tuple[bytes, bytes]:
+    """The CA's certificate for a signing request whose subject is ``name`` (certificate PEM,
+    CA certificate PEM), with the same extensions as :func:`issue_certificate`.
+
+    Raises:
+        InvalidInput: the request does not parse, its signature is wrong, it names another
+            party, or its key is not ECDSA P-256.
+    """
+    validate_name(name)
+    _check_days(validity_days)
+    try:
+        request = x509.load_pem_x509_csr(request_pem)
+    except ValueError:
+        raise InvalidInput("the certificate signing request is not PEM") from None
+    if not request.is_signature_valid:
+        raise InvalidInput("the certificate signing request's signature is not valid")
+    if _common_name(request.subject) != name:
+        raise InvalidInput(f"the certificate signing request is not for {name!r}")
+    public_key = request.public_key()
+    if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(
+        public_key.curve, ec.SECP256R1
+    ):
+        raise InvalidInput("the certificate signing request's key must be ECDSA P-256")
+    dns = _unique([name, *_DEFAULT_DNS_NAMES])
+    ips = _unique(str(_parse_ip(address)) for address in (*_DEFAULT_IP_ADDRESSES, *ip_addresses))
+    ca_certificate, ca_key, ca_cert_path = _load_ca(Path(ca_dir))
+    certificate = _party_certificate(
+        name,
+        public_key,
+        ca_certificate=ca_certificate,
+        ca_key=ca_key,
+        dns=dns,
+        ips=ips,
+        validity_days=validity_days,
+    )
+    pem = certificate.public_bytes(serialization.Encoding.PEM)
+    return pem, _read_bytes(ca_cert_path, "CA certificate")
+
+
+def write_identity(
+    directory: str | os.PathLike[str], name: str, key_pem: bytes, cert_pem: bytes, ca_pem: bytes
+) -> Identity:
+    """Store an identity obtained through :func:`sign_request` (the key 0600 from creation)."""
+    target = Path(directory)
+    _make_private_directory(target)
+    identity = Identity(
+        name=name,
+        cert_path=target / f"{name}.pem",
+        key_path=target / f"{name}-key.pem",
+        ca_path=target / CA_CERT_FILE,
+    )
+    try:
+        _write_new_file(identity.key_path, key_pem, 0o600)
+        _write_new_file(identity.cert_path, cert_pem, 0o644)
+        _write_new_file(identity.ca_path, ca_pem, 0o644)
+    except FileExistsError:
+        raise CertificateExists(f"an identity named {name!r} already exists in {target}") from None
     return identity
 
 

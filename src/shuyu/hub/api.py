@@ -26,8 +26,8 @@ from starlette.exceptions import HTTPException
 from shuyu import __version__
 from shuyu.config import HubSettings
 from shuyu.errors import InvalidRequest, NotFound, ShuyuError, Unauthenticated
-from shuyu.hub import jobs, security, service, store
-from shuyu.hub.models import Dataset, Event, Grant, Job, Topic, User
+from shuyu.hub import jobs, nodes, security, service, store
+from shuyu.hub.models import Dataset, Event, Grant, Job, Node, Topic, User
 
 log = logging.getLogger("shuyu.hub")
 
@@ -183,6 +183,38 @@ class EventOut(BaseModel):
     actor_id: int | None
     subject: str
     details: dict[str, Any]
+
+
+class NodeTokenIn(BaseModel):
+    name: Name
+    kind: Literal["domain", "assist"] = "domain"
+    ttl_s: Annotated[float, Field(gt=0, le=30 * 86400)] = 86400.0
+
+
+class EnrollIn(BaseModel):
+    token: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Name
+    request: Annotated[str, Field(min_length=1, max_length=20_000)]  # PEM CSR
+    mpc_host: Annotated[str, Field(min_length=1, max_length=255)]
+    mpc_port: Annotated[int, Field(ge=1, le=65535)]
+
+
+class NodeOut(BaseModel):
+    name: str
+    kind: str
+    mpc_host: str
+    mpc_port: int
+    enrolled_at: datetime.datetime
+    last_seen: datetime.datetime | None
+
+
+class ReportIn(BaseModel):
+    ok: bool
+    code: Annotated[str | None, Field(max_length=64)] = None
+    error: Annotated[str | None, Field(max_length=4000)] = None
+    seconds: Annotated[float, Field(ge=0, le=1e9)] = 0.0
+    bytes: Annotated[int, Field(ge=0, le=2**62)] = 0
+    result: dict[str, Any] | None = None
 
 
 class ErrorOut(BaseModel):
@@ -381,6 +413,46 @@ def create_app(settings: HubSettings, *, admin: tuple[str, str] | None = None) -
         service.require(user, "regulator", "operator", "admin")
         found = db.query(Event).where(Event.id > after).order_by(Event.id).limit(limit)
         return [EventOut.model_validate(e, from_attributes=True) for e in found]
+
+    # -- nodes ---------------------------------------------------------------------------
+
+    NodeKey = Annotated[str | None, Header(alias="X-Node-Key")]
+
+    @app.post("/api/nodes/tokens", status_code=201)
+    def node_token(body: NodeTokenIn, user: Me, db: Db) -> dict[str, Any]:
+        token = nodes.create_token(db, user, body.name, body.kind, body.ttl_s)
+        return {"ok": True, "token": token, "name": body.name, "kind": body.kind}
+
+    @app.post("/api/nodes/enroll", status_code=201)
+    def enroll(body: EnrollIn, db: Db) -> dict[str, Any]:
+        return nodes.enroll(
+            db,
+            settings.ca_dir,
+            token=body.token,
+            name=body.name,
+            request_pem=body.request,
+            mpc_host=body.mpc_host,
+            mpc_port=body.mpc_port,
+        )
+
+    @app.get("/api/nodes")
+    def list_nodes(user: Me, db: Db) -> list[NodeOut]:
+        service.require(user, "operator", "regulator", "admin")
+        found = db.query(Node).order_by(Node.name)
+        return [NodeOut.model_validate(n, from_attributes=True) for n in found]
+
+    @app.get("/api/node/grants")
+    def grants_for_node(db: Db, key: NodeKey = None) -> list[dict[str, Any]]:
+        return nodes.node_grants(db, nodes.authenticate(db, key))
+
+    @app.get("/api/node/work")
+    def node_work(db: Db, key: NodeKey = None) -> list[dict[str, Any]]:
+        return nodes.work(db, nodes.authenticate(db, key))
+
+    @app.post("/api/node/jobs/{job_id}/report")
+    def node_report(job_id: Id, body: ReportIn, db: Db, key: NodeKey = None) -> JobOut:
+        node = nodes.authenticate(db, key)
+        return _job(nodes.report(db, node, job_id, body.model_dump()))
 
     return app
 

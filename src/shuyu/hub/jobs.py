@@ -16,23 +16,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shuyu.engine.query import Planned, plan_for_catalog
+from shuyu.engine.jobs import OPERATION_GRANTS, plan_document
+from shuyu.engine.query import Planned
 from shuyu.errors import Conflict, Forbidden, InvalidRequest, NotFound, QuotaExhausted
 from shuyu.hub.models import Dataset, Grant, Job, User, utcnow
-from shuyu.hub.service import column_type, expire_if_due, record, require, visible_grants
+from shuyu.hub.service import expire_if_due, record, require, visible_grants
 from shuyu.sql import plan
-from shuyu.sql.catalog import Catalog, Column, PolicyRule, Table
-from shuyu.sql.catalog import Grant as ColumnGrant
-
-#: the column grants each operation of an authorisation gives its receiver
-OPERATION_GRANTS = {
-    "join": ColumnGrant.PLAINTEXT_AFTER_JOIN,
-    "compare": ColumnGrant.PLAINTEXT_AFTER_COMPARE,
-    "group_by": ColumnGrant.PLAINTEXT_AFTER_GROUP_BY,
-    "aggregate": ColumnGrant.PLAINTEXT_AFTER_AGGREGATE,
-    "payload": ColumnGrant.PLAINTEXT_AS_JOIN_PAYLOAD,
-    "plaintext": ColumnGrant.PLAINTEXT,
-}
 
 
 def approved_grants(session: Session, consumer: User) -> list[Grant]:
@@ -52,28 +41,41 @@ def _usable(grant: Grant) -> bool:
     )
 
 
-def catalog_for(session: Session, grants: list[Grant], receiver: str) -> Catalog:
-    """The hall's datasets as tables, the grants as column policy for ``receiver``."""
-    catalog = Catalog()
-    datasets = list(session.scalars(select(Dataset)))
-    for dataset in datasets:
-        columns = tuple(Column(c["name"], column_type(c["type"])) for c in dataset.columns)
-        catalog.add(Table(dataset.party, dataset.name, columns, f"hub:{dataset.id}", dataset.rows))
+def job_document(session: Session, grants: list[Grant], receiver: str, sql: str) -> dict[str, Any]:
+    """The job as every compute party will plan it (``shuyu.engine.jobs``): the hall's datasets
+    as tables, the grants as column policy for ``receiver``."""
+    datasets = list(session.scalars(select(Dataset).order_by(Dataset.id)))
     by_id = {d.id: d for d in datasets}
+    rules = []
     for grant in grants:
         dataset = by_id[grant.dataset_id]
-        allow = frozenset(OPERATION_GRANTS[op] for op in grant.operations)
+        allow = sorted(OPERATION_GRANTS[op].value for op in grant.operations)
         for name in grant.columns:
-            catalog.rules.append(
-                PolicyRule(
-                    dataset.party, dataset.name, name, receiver, allow, dataset.group_min_size
-                )
+            rules.append(
+                {
+                    "party": dataset.party,
+                    "table": dataset.name,
+                    "column": name,
+                    "to": receiver,
+                    "allow": allow,
+                    "group_min_size": dataset.group_min_size,
+                    "grant": grant.id,
+                }
             )
-    # the strictest threshold of the hall applies to every grouping (docs/policy.md)
-    catalog.settings["group_min_size"] = max((d.group_min_size for d in datasets), default=5)
-    if receiver not in catalog.parties:
-        catalog.extra_parties = (receiver,)
-    return catalog
+    parties = {d.party for d in datasets}
+    return {
+        "sql": sql,
+        "issuer": receiver,
+        "dialect": "mysql",
+        "tables": [
+            {"party": d.party, "name": d.name, "columns": d.columns, "rows": d.rows}
+            for d in datasets
+        ],
+        "rules": rules,
+        # the strictest threshold of the hall applies to every grouping (docs/policy.md)
+        "settings": {"group_min_size": max((d.group_min_size for d in datasets), default=5)},
+        "extra_parties": [] if receiver in parties else [receiver],
+    }
 
 
 @dataclass(frozen=True)
@@ -89,9 +91,10 @@ def submit(session: Session, actor: User, sql: str) -> Submitted:
         raise InvalidRequest("sql is empty")
     receiver = actor.party or ""
     grants = approved_grants(session, actor)
-    catalog = catalog_for(session, grants, receiver)
-    planned = plan_for_catalog(catalog, receiver, sql)  # sql.* and policy.* errors as they are
+    document = job_document(session, grants, receiver, sql)
+    planned = plan_document(document)  # sql.* and policy.* errors as they are
     used = _grants_used(session, planned, grants, receiver)
+    document["grants"] = [g.id for g in used]
     for grant in used:
         grant.queries_used += 1
     job = Job(
@@ -101,6 +104,9 @@ def submit(session: Session, actor: User, sql: str) -> Submitted:
         grant_ids=[g.id for g in used],
         state="queued",
         progress=0.0,
+        parties=list(planned.parties),
+        document=document,
+        reports={},
     )
     session.add(job)
     session.flush()

@@ -108,6 +108,37 @@ class Job(Base):
     seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
     finished_at: Mapped[datetime.datetime | None] = mapped_column(DateTime, nullable=True)
+    parties: Mapped[list[str]] = mapped_column(JSON, default=list)  # compute parties 0, 1, 2
+    document: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # shuyu.engine.jobs
+    reports: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # per party's node
+
+
+class Node(Base):
+    """A domain's node or an assist node, enrolled with a certificate from the data space's CA."""
+
+    __tablename__ = "nodes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # domain | assist
+    mpc_host: Mapped[str] = mapped_column(String(255))
+    mpc_port: Mapped[int] = mapped_column(Integer)
+    key_hash: Mapped[str] = mapped_column(String(64))  # SHA-256 of the node's API key
+    enrolled_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen: Mapped[datetime.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class EnrollToken(Base):
+    """A one-time token the operator gives a new node (``shuyu node join --token``)."""
+
+    __tablename__ = "enroll_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    expires_at: Mapped[datetime.datetime] = mapped_column(DateTime)
+    used_at: Mapped[datetime.datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class Event(Base):

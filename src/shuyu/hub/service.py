@@ -15,8 +15,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shuyu.engine.sources.base import type_from_name
-from shuyu.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthenticated
+from shuyu.engine.jobs import column_type_of
+from shuyu.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    InvalidRequest,
+    NotFound,
+    Unauthenticated,
+)
 from shuyu.hub import security
 from shuyu.hub.models import (
     OPERATIONS,
@@ -42,15 +49,10 @@ _TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
 
 def column_type(text: str) -> DataType:
     """A dataset column's type as published (``INT``, ``DECIMAL(2)``, ``DECIMAL(*,2)``...)."""
-    normal = text.strip().upper().replace("(*,", "(38,")
-    if normal.startswith("DECIMAL(") and "," not in normal:  # DECIMAL(s): the scale
-        normal = normal.replace("DECIMAL(", "DECIMAL(38,")
-    found = type_from_name(normal)
-    if found is None:
-        raise InvalidRequest(
-            f"unknown column type {text!r}",
-            hint="Use INT, DECIMAL(s), FLOAT, STRING, DATE, TIMESTAMP or BOOL.",
-        )
+    try:
+        found: DataType = column_type_of(text)
+    except InvalidInput as error:
+        raise InvalidRequest(error.message, hint=error.hint) from None
     return found
 
 
