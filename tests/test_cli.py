@@ -226,7 +226,8 @@ def test_demo_is_imported_lazily_and_gets_the_settings(capsys, monkeypatch):
     # A stand-in for shuyu.demo, so this test never runs the real demo.
     received = []
     fake = types.ModuleType("shuyu.demo")
-    fake.main = lambda settings: received.append(settings) or 0  # type: ignore[attr-defined]
+    fake.main = lambda settings, options: received.append(settings) or 0  # type: ignore[attr-defined]
+    fake.DemoOptions = lambda **kwargs: kwargs  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "shuyu.demo", fake)
     status, _, _ = run(capsys, "--set", "mpc.frac_bits=20", "demo")
     assert status == 0

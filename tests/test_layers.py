@@ -29,7 +29,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "shuyu"
 BOTTOM = {"errors", "config"}
 SIBLINGS = {"mpc", "psi", "sql", "governance"}
 SERVICES = {"node", "hub"}
-EDGES = {"web", "cli", "cli_hub", "client", "demo", "__main__"}
+EDGES = {"web", "cli", "cli_hub", "client", "demo", "demo_engine", "demo_data", "__main__"}
 # The package's own __init__ imports nothing and may be imported by anyone (``__version__``).
 ROOT = "__init__"
 

@@ -29,6 +29,7 @@ import time
 import traceback
 import unicodedata
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, ClassVar, TextIO
 
 from shuyu import __version__, cli_hub, pki
@@ -243,7 +244,13 @@ def _width(text: str) -> int:
 def _demo(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     # Imported here: the demo pulls in the whole engine, which no other command needs.
     demo = importlib.import_module("shuyu.demo")
-    status = demo.main(settings)
+    options = demo.DemoOptions(
+        home=Path(args.home),
+        port=args.port,
+        exit_after_queries=args.exit_after_queries,
+        engine=args.engine,
+    )
+    status = demo.main(settings, options)
     return status if isinstance(status, int) else EXIT_OK
 
 
@@ -517,9 +524,25 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "errors", help="list every error code and its fix", parents=[common]
     ).set_defaults(handler=_errors)
-    commands.add_parser(
-        "demo", help="run a local three-party data space demo", parents=[common]
-    ).set_defaults(handler=_demo)
+    demo = commands.add_parser(
+        "demo",
+        help="bring up a complete local data space: hub, three domain nodes, an assist node",
+        parents=[common],
+    )
+    demo.add_argument("--home", default=".shuyu/demo", help="state directory (.shuyu/demo)")
+    demo.add_argument(
+        "--port", type=int, default=8700, help="the hub's port (8700); nodes use the next four"
+    )
+    demo.add_argument(
+        "--no-browser",
+        action="store_true",
+        help="do not open the portal (it comes with the portal)",
+    )
+    demo.add_argument(
+        "--exit-after-queries", action="store_true", help="stop after the sample queries"
+    )
+    demo.add_argument("--engine", action="store_true", help="the MPC engine's own demo instead")
+    demo.set_defaults(handler=_demo)
     _psi_parser(commands, common)
     _query_parser(commands, common)
     return parser

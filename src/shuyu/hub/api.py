@@ -291,7 +291,9 @@ def create_app(settings: HubSettings, *, admin: tuple[str, str] | None = None) -
                 db.rollback()
                 raise
 
-    Db = Annotated[Session, Depends(session)]
+    # scope="function": the transaction commits before the response leaves, so a client that
+    # reads right after a write sees it
+    Db = Annotated[Session, Depends(session, scope="function")]
 
     def current_user(db: Db, authorization: Annotated[str | None, Header()] = None) -> User:
         if not authorization or not authorization.lower().startswith("bearer "):
