@@ -139,6 +139,9 @@ class HubClient:
     def cancel(self, job_id: int) -> dict[str, Any]:
         return dict(self.call("POST", f"/api/jobs/{job_id}/cancel"))
 
+    def retry(self, job_id: int) -> dict[str, Any]:
+        return dict(self.call("POST", f"/api/jobs/{job_id}/retry"))
+
     def result(self, job_id: int) -> dict[str, Any]:
         return dict(self.call("GET", f"/api/jobs/{job_id}/result"))
 

@@ -6,6 +6,11 @@ from __future__ import annotations
 import datetime
 
 import pytest
+from fastapi.testclient import TestClient
+
+from shuyu.config import HubSettings
+from shuyu.hub.api import create_app
+from shuyu.hub.models import Job
 
 from .conftest import ADMIN
 from .test_api import PASSWORD, assert_error, login
@@ -198,3 +203,32 @@ def test_only_the_submitter_sees_its_jobs(hub, space):
     assert_error(hub.get(f"/api/jobs/{job}", headers=people["bank-owner"]), 403, "hub.forbidden")
     assert hub.get(f"/api/jobs/{job}", headers=people["regulator"]).json()["id"] == job
     assert_error(hub.get("/api/jobs/999", headers=people["shop-analyst"]), 404, "hub.not_found")
+
+
+def test_a_hub_restart_fails_running_jobs_instead_of_losing_them(tmp_path):
+    settings = HubSettings(home=str(tmp_path / "hub"))
+    app = create_app(settings, admin=ADMIN)
+    with TestClient(app) as hub:
+        admin = login(hub, *ADMIN)
+        body = {"name": "shop-analyst", "password": PASSWORD, "role": "consumer", "party": "shop"}
+        assert hub.post("/api/users", json=body, headers=admin).status_code == 201
+        analyst = login(hub, "shop-analyst")
+        published = {"name": "x", "columns": [{"name": "a", "type": "INT"}]}
+        owner = {"name": "shop-owner", "password": PASSWORD, "role": "owner", "party": "shop"}
+        assert hub.post("/api/users", json=owner, headers=admin).status_code == 201
+        assert (
+            hub.post("/api/datasets", json=published, headers=login(hub, "shop-owner")).status_code
+            == 201
+        )
+        job = submit(hub, {"shop-analyst": analyst}, "SELECT COUNT(*) AS n FROM shop.x")
+        assert job.status_code == 201, job.text
+        job_id = job.json()["job"]["id"]
+    with app.state.engine.begin() as connection:  # the hub stops while the job runs
+        connection.execute(Job.__table__.update().values(state="running"))
+    with TestClient(create_app(settings)) as hub:
+        analyst = login(hub, "shop-analyst")
+        state = hub.get(f"/api/jobs/{job_id}", headers=analyst).json()
+        assert state["state"] == "failed" and "restarted" in state["error"]
+        retried = hub.post(f"/api/jobs/{job_id}/retry", headers=analyst)
+        assert retried.status_code == 200 and retried.json()["state"] == "queued"
+        assert_error(hub.post(f"/api/jobs/{job_id}/retry", headers=analyst), 409, "hub.conflict")

@@ -10,6 +10,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -18,7 +20,7 @@ import pytest
 
 from shuyu import pki
 from shuyu.client import HubClient
-from shuyu.errors import PolicyDenied
+from shuyu.errors import Conflict, PolicyDenied
 from shuyu.node.config import NodeConfig
 from shuyu.node.worker import check_job
 
@@ -73,10 +75,10 @@ def platform(tmp_path):
     }
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    processes = []
+    processes: dict[str, subprocess.Popen] = {}
     log = (tmp_path / "processes.log").open("w")
     try:
-        processes.append(
+        processes["hub"] = (
             start(
                 [
                     "hub", "serve", "--listen", f"127.0.0.1:{port}", "--admin", "admin",
@@ -122,14 +124,20 @@ def platform(tmp_path):
             assert done.returncode == 0, done.stderr
             key = tmp_path / f"node-{party}" / "node.key"
             assert key.stat().st_mode & 0o777 == 0o600
-            processes.append(
-                start(["node", "serve", "--home", str(tmp_path / f"node-{party}")], env, log)
+            processes[party] = start(
+                ["node", "serve", "--home", str(tmp_path / f"node-{party}")], env, log
             )
-        yield url, tmp_path
+
+        def restart(name: str) -> None:
+            processes[name] = start(
+                ["node", "serve", "--home", str(tmp_path / f"node-{name}")], env, log
+            )
+
+        yield Platform(url, tmp_path, processes, restart)
     finally:
-        for process in processes:
+        for process in processes.values():
             process.terminate()
-        for process in processes:
+        for process in processes.values():
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -137,8 +145,15 @@ def platform(tmp_path):
         log.close()
 
 
-def test_publish_request_approve_query_metered_result(platform):
-    url, root = platform
+@dataclass
+class Platform:
+    url: str
+    root: Path
+    processes: dict[str, subprocess.Popen]
+    restart: Callable[[str], None]
+
+
+def publish_and_grant(url: str) -> tuple[HubClient, dict[str, tuple[HubClient, int]]]:
     owners = {}
     for party, name, columns in (
         ("bank", "customers", [("phone", "STRING"), ("city", "STRING"), ("income", "DECIMAL(2)")]),
@@ -167,14 +182,24 @@ def test_publish_request_approve_query_metered_result(platform):
             operations=operations, days=1, quota=5,
         )  # fmt: skip
         assert owner.decide(grant["id"], "approve")["state"] == "approved"
-    job = analyst.submit(SQL)["job"]
+    return analyst, owners
+
+
+def wait_for(analyst: HubClient, job_id: int) -> dict:
     deadline = time.monotonic() + 180
     while True:
-        state = analyst.job(job["id"])
+        state = analyst.job(job_id)
         if state["state"] in ("succeeded", "failed"):
-            break
+            return state
         assert time.monotonic() < deadline, f"job stuck: {state}"
         time.sleep(0.5)
+
+
+def test_publish_request_approve_query_metered_result(platform):
+    url, root = platform.url, platform.root
+    analyst, owners = publish_and_grant(url)
+    job = analyst.submit(SQL)["job"]
+    state = wait_for(analyst, job["id"])
     assert state["state"] == "succeeded", state
     result = analyst.result(job["id"])
     assert result["names"] == ["city", "n", "income"]
@@ -193,6 +218,25 @@ def test_publish_request_approve_query_metered_result(platform):
     with pytest.raises(Exception) as refused:
         bank_owner.result(job["id"])
     assert getattr(refused.value, "code", "") in ("hub.forbidden", "hub.not_found")
+
+
+@pytest.mark.timeout(600)
+def test_a_node_killed_mid_job_fails_it_cleanly_and_the_job_can_be_retried(platform):
+    analyst, _ = publish_and_grant(platform.url)
+    telco = platform.processes["telco"]
+    telco.kill()
+    telco.wait(timeout=30)
+    job = analyst.submit(SQL)["job"]
+    state = wait_for(analyst, job["id"])
+    assert state["state"] == "failed"
+    assert state["error_code"] == "mpc.peer_unavailable", state
+    with pytest.raises(Conflict):
+        analyst.result(job["id"])  # nothing was revealed
+    platform.restart("telco")
+    assert analyst.retry(job["id"])["state"] == "queued"
+    state = wait_for(analyst, job["id"])
+    assert state["state"] == "succeeded", state
+    assert analyst.result(job["id"])["rows"]
 
 
 def test_a_node_refuses_what_its_own_grants_do_not_allow(tmp_path):

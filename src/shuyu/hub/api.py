@@ -210,6 +210,7 @@ class NodeOut(BaseModel):
 
 class ReportIn(BaseModel):
     ok: bool
+    attempt: Annotated[int, Field(ge=1, le=2**31)] = 1
     code: Annotated[str | None, Field(max_length=64)] = None
     error: Annotated[str | None, Field(max_length=4000)] = None
     seconds: Annotated[float, Field(ge=0, le=1e9)] = 0.0
@@ -273,6 +274,9 @@ def create_app(settings: HubSettings, *, admin: tuple[str, str] | None = None) -
     sessions = store.sessions(engine)
     if admin is not None:
         _bootstrap(sessions, *admin)
+    with sessions() as db:  # jobs the last run left running end as failed
+        if jobs.fail_interrupted(db):
+            db.commit()
     app = FastAPI(
         title="Shuyu hub / 数域运营平台",
         version=__version__,
@@ -395,6 +399,10 @@ def create_app(settings: HubSettings, *, admin: tuple[str, str] | None = None) -
     @app.post("/api/jobs/{job_id}/cancel")
     def cancel(job_id: Id, user: Me, db: Db) -> JobOut:
         return _job(jobs.cancel(db, user, job_id))
+
+    @app.post("/api/jobs/{job_id}/retry")
+    def retry(job_id: Id, user: Me, db: Db) -> JobOut:
+        return _job(jobs.retry(db, user, job_id))
 
     @app.get("/api/jobs/{job_id}/result")
     def job_result(job_id: Id, user: Me, db: Db) -> dict[str, Any]:

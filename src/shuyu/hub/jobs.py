@@ -107,6 +107,7 @@ def submit(session: Session, actor: User, sql: str) -> Submitted:
         parties=list(planned.parties),
         document=document,
         reports={},
+        attempt=1,
     )
     session.add(job)
     session.flush()
@@ -180,6 +181,43 @@ def cancel(session: Session, actor: User, job_id: int) -> Job:
     job.finished_at = utcnow()
     record(session, "job.cancelled", actor, f"job:{job.id}")
     return job
+
+
+def retry(session: Session, actor: User, job_id: int) -> Job:
+    """Queue a failed job again (its grants are not charged twice: the failed run revealed
+    nothing). The job is planned again against the grants as they are now."""
+    job = get_job(session, actor, job_id)
+    if job.user_id != actor.id:
+        raise Forbidden("only the submitter retries a job")
+    if job.state != "failed":
+        raise Conflict(f"job {job.id} is {job.state}; only a failed job is retried")
+    grants = approved_grants(session, actor)
+    document = job_document(session, grants, job.receiver, job.sql)
+    planned = plan_document(document)
+    used = _grants_used(session, planned, grants, job.receiver)
+    document["grants"] = [g.id for g in used]
+    job.document = document
+    job.parties = list(planned.parties)
+    job.grant_ids = [g.id for g in used]
+    job.state, job.reports, job.error_code, job.error = "queued", {}, None, None
+    job.attempt += 1  # reports from the failed attempt are ignored from now on
+    job.result, job.finished_at, job.progress = None, None, 0.0
+    record(session, "job.retried", actor, f"job:{job.id}")
+    return job
+
+
+def fail_interrupted(session: Session) -> int:
+    """At the hub's start: jobs that were running when it stopped end as failed (never lost
+    silently); their submitters can retry them."""
+    count = 0
+    for job in session.scalars(select(Job).where(Job.state == "running")):
+        job.state = "failed"
+        job.error_code = "hub.error"
+        job.error = "the hub restarted while the job ran; retry it"
+        job.finished_at = utcnow()
+        record(session, "job.failed", None, f"job:{job.id}", code="hub.error")
+        count += 1
+    return count
 
 
 def result(session: Session, actor: User, job_id: int) -> dict[str, Any]:

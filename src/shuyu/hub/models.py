@@ -111,6 +111,7 @@ class Job(Base):
     parties: Mapped[list[str]] = mapped_column(JSON, default=list)  # compute parties 0, 1, 2
     document: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # shuyu.engine.jobs
     reports: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # per party's node
+    attempt: Mapped[int] = mapped_column(Integer, default=1)  # reports of older ones are stale
 
 
 class Node(Base):

@@ -138,6 +138,7 @@ def work(session: Session, node: Node) -> list[dict[str, Any]]:
         out.append(
             {
                 "job": job.id,
+                "attempt": job.attempt,
                 "parties": job.parties,
                 "addresses": {p: [nodes[p].mpc_host, nodes[p].mpc_port] for p in job.parties},
                 "document": job.document,
@@ -150,8 +151,8 @@ def report(session: Session, node: Node, job_id: int, body: dict[str, Any]) -> J
     job = session.get(Job, job_id)
     if job is None or node.name not in job.parties:
         raise NotFound(f"no job {job_id} for node {node.name}")
-    if job.state not in ("queued", "running"):
-        return job  # cancelled or ended meanwhile: the report changes nothing
+    if job.state not in ("queued", "running") or body.get("attempt") != job.attempt:
+        return job  # cancelled, ended, or a report of an earlier attempt: it changes nothing
     reports = dict(job.reports)
     reports[node.name] = {k: body.get(k) for k in ("ok", "code", "error", "seconds", "bytes")}
     job.reports = reports

@@ -270,4 +270,5 @@ def _run_and_report(
     except ShuyuError as error:
         log.warning("job %s failed: %s", job, error)
         report = {"ok": False, "code": error.code, "error": error.message}
+    report["attempt"] = item.get("attempt", 1)
     link.call("POST", f"/api/node/jobs/{job}/report", report)

@@ -20,6 +20,7 @@ def upgrade() -> None:
         jobs.add_column(sa.Column("parties", sa.JSON, nullable=False, server_default="[]"))
         jobs.add_column(sa.Column("document", sa.JSON, nullable=False, server_default="{}"))
         jobs.add_column(sa.Column("reports", sa.JSON, nullable=False, server_default="{}"))
+        jobs.add_column(sa.Column("attempt", sa.Integer, nullable=False, server_default="1"))
     op.create_table(
         "nodes",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -46,6 +47,7 @@ def downgrade() -> None:
     op.drop_table("enroll_tokens")
     op.drop_table("nodes")
     with op.batch_alter_table("jobs") as jobs:
+        jobs.drop_column("attempt")
         jobs.drop_column("reports")
         jobs.drop_column("document")
         jobs.drop_column("parties")
