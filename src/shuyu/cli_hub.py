@@ -9,6 +9,7 @@ in a 0600 file); ``shuyu datasets``, ``publish``, ``request``, ``grants``, ``app
 from __future__ import annotations
 
 import argparse
+import gc
 import getpass
 import json
 import os
@@ -54,6 +55,10 @@ def hub_serve(args: argparse.Namespace, settings: Settings, out: Any) -> int:
     if args.admin:
         admin = (args.admin, _password("SHUYU_HUB_ADMIN_PASSWORD", "admin password: "))
     app = create_app(settings.hub, admin=admin)
+    # everything created so far lives as long as the server: keep the collector off it (shorter
+    # pauses under load)
+    gc.collect()
+    gc.freeze()
     host, _, port = args.listen.rpartition(":")
     if not host or not port.isdigit():
         raise InvalidInput(f"--listen expects HOST:PORT, got {args.listen!r}")

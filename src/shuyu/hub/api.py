@@ -9,18 +9,21 @@ exception is a 500 in that shape, without a traceback. The OpenAPI document is a
 name dependencies defined inside :func:`create_app`.)
 """
 
+import asyncio
 import datetime
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field, TypeAdapter
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from shuyu import __version__
@@ -30,6 +33,7 @@ from shuyu.hub import jobs, nodes, security, service, store
 from shuyu.hub.models import Dataset, Event, Grant, Job, Node, Topic, User
 
 log = logging.getLogger("shuyu.hub")
+READER_TTL_S = 5.0  # how long a reader's user is trusted without a database lookup
 
 # identifiers fit the databases' 64-bit integers
 Id = Annotated[int, PathParam(ge=1, le=2**62)]
@@ -242,7 +246,7 @@ def _user(user: User) -> UserOut:
 
 
 def _dataset(session: Session, dataset: Dataset) -> DatasetOut:
-    topic = session.get(Topic, dataset.topic_id) if dataset.topic_id else None
+    topic = session.get(Topic, dataset.topic_id) if dataset.topic_id else None  # identity map
     return DatasetOut(
         id=dataset.id,
         party=dataset.party,
@@ -277,13 +281,26 @@ def create_app(settings: HubSettings, *, admin: tuple[str, str] | None = None) -
     with sessions() as db:  # jobs the last run left running end as failed
         if jobs.fail_interrupted(db):
             db.commit()
+    # SQLite has one writer at a time: writing requests queue here, in the event loop, instead of
+    # waiting inside SQLite (whose busy handler is not fair: under load some time out)
+    writers = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+
+    async def write_slot(request: Request) -> AsyncIterator[None]:
+        if writers is None or request.method in ("GET", "HEAD", "OPTIONS"):
+            yield
+            return
+        async with writers:
+            yield
+
     app = FastAPI(
+        dependencies=[Depends(write_slot, scope="function")],
         title="Shuyu hub / 数域运营平台",
         version=__version__,
         description="The operator's hub of a Shuyu data space (docs/platform.md).",
         responses=ERRORS,
     )
     app.state.engine = engine
+    hall: dict[tuple[Any, ...], bytes] = {}  # cached pages of GET /api/datasets
     _errors(app)
 
     def session() -> Iterator[Session]:
@@ -334,18 +351,53 @@ def create_app(settings: HubSettings, *, admin: tuple[str, str] | None = None) -
     @app.post("/api/topics", status_code=201)
     def create_topic(body: TopicIn, user: Me, db: Db) -> TopicOut:
         topic = service.create_topic(db, user, body.name, body.description)
+        db.commit()
+        hall.clear()
         return TopicOut(id=topic.id, name=topic.name, description=topic.description)
 
     @app.post("/api/datasets", status_code=201)
     def publish(body: DatasetIn, user: Me, db: Db) -> DatasetOut:
         dataset = service.publish_dataset(db, user, **body.model_dump())
+        db.commit()
+        hall.clear()
         return _dataset(db, dataset)
 
-    @app.get("/api/datasets")
-    def datasets(
+    # The hall is read far more than anything else: its pages come from a cache that any
+    # publication clears, and the reader's token is checked without a database round trip when
+    # its user was seen in the last few seconds (a disabled user is refused within that time).
+    seen: dict[int, tuple[float, str, str | None]] = {}  # user id -> (when, role, party)
+
+    def load_user(user_id: int) -> tuple[str, str | None] | None:
+        with sessions() as db:
+            user = db.get(User, user_id)
+            return None if user is None or user.disabled else (user.role, user.party)
+
+    async def reader(authorization: Annotated[str | None, Header()] = None) -> None:
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise Unauthenticated("this route needs a token")
+        claims = security.read_token(key, authorization[7:].strip())
+        now = time.monotonic()
+        entry = seen.get(claims.user_id)
+        if entry is None or now - entry[0] > READER_TTL_S:
+            found = await run_in_threadpool(load_user, claims.user_id)
+            if found is None:
+                seen.pop(claims.user_id, None)
+                raise Unauthenticated("the token's user no longer exists or has changed")
+            entry = (now, *found)
+            seen[claims.user_id] = entry
+        if (entry[1], entry[2]) != (claims.role, claims.party):
+            raise Unauthenticated("the token's user no longer exists or has changed")
+
+    def hall_page(key: tuple[Any, ...]) -> bytes:
+        q, topic, owner, grade, column, limit, offset = key
+        with sessions() as db:
+            filters = service.DatasetFilter(q, topic, owner, grade, column)
+            found = [_dataset(db, d) for d in service.list_datasets(db, filters, limit, offset)]
+        return TypeAdapter(list[DatasetOut]).dump_json(found)
+
+    @app.get("/api/datasets", dependencies=[Depends(reader)])
+    async def datasets(
         *,
-        user: Me,
-        db: Db,
         q: Annotated[str | None, Query(max_length=200)] = None,
         topic: Annotated[str | None, Query(max_length=64)] = None,
         owner: Annotated[str | None, Query(max_length=64)] = None,
@@ -354,8 +406,14 @@ def create_app(settings: HubSettings, *, admin: tuple[str, str] | None = None) -
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
     ) -> list[DatasetOut]:
-        filters = service.DatasetFilter(q, topic, owner, grade, column)
-        return [_dataset(db, d) for d in service.list_datasets(db, filters, limit, offset)]
+        key = (q, topic, owner, grade, column, limit, offset)
+        page = hall.get(key)
+        if page is None:
+            page = await run_in_threadpool(hall_page, key)
+            if len(hall) > 10_000:
+                hall.clear()
+            hall[key] = page
+        return Response(page, media_type="application/json")  # type: ignore[return-value]
 
     @app.get("/api/datasets/{dataset_id}")
     def dataset(dataset_id: Id, user: Me, db: Db) -> DatasetOut:

@@ -15,13 +15,22 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlglot import exp
 
 from shuyu.engine.jobs import OPERATION_GRANTS, plan_document
 from shuyu.engine.query import Planned
-from shuyu.errors import Conflict, Forbidden, InvalidRequest, NotFound, QuotaExhausted
+from shuyu.errors import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    QuotaExhausted,
+    ShuyuError,
+)
 from shuyu.hub.models import Dataset, Grant, Job, User, utcnow
 from shuyu.hub.service import expire_if_due, record, require, visible_grants
 from shuyu.sql import plan
+from shuyu.sql.parse import parse
 
 
 def approved_grants(session: Session, consumer: User) -> list[Grant]:
@@ -42,12 +51,19 @@ def _usable(grant: Grant) -> bool:
 
 
 def job_document(session: Session, grants: list[Grant], receiver: str, sql: str) -> dict[str, Any]:
-    """The job as every compute party will plan it (``shuyu.engine.jobs``): the hall's datasets
-    as tables, the grants as column policy for ``receiver``."""
-    datasets = list(session.scalars(select(Dataset).order_by(Dataset.id)))
+    """The job as every compute party will plan it (``shuyu.engine.jobs``): the datasets the
+    SQL names as tables (all of them when it names one that does not exist, so that the error
+    can suggest the right name), the grants as column policy for ``receiver``."""
+    named = _tables_named(sql)
+    query = select(Dataset).order_by(Dataset.id)
+    datasets = [d for d in session.scalars(query) if named is None or (d.party, d.name) in named]
+    if named is not None and len(datasets) < len(named):
+        datasets = list(session.scalars(query))
     by_id = {d.id: d for d in datasets}
     rules = []
     for grant in grants:
+        if grant.dataset_id not in by_id:
+            continue
         dataset = by_id[grant.dataset_id]
         allow = sorted(OPERATION_GRANTS[op].value for op in grant.operations)
         for name in grant.columns:
@@ -75,6 +91,18 @@ def job_document(session: Session, grants: list[Grant], receiver: str, sql: str)
         # the strictest threshold of the hall applies to every grouping (docs/policy.md)
         "settings": {"group_min_size": max((d.group_min_size for d in datasets), default=5)},
         "extra_parties": [] if receiver in parties else [receiver],
+    }
+
+
+def _tables_named(sql: str) -> set[tuple[str, str]] | None:
+    """The ``party.table`` names a query mentions (None when it does not parse: the planner
+    then reports the syntax error)."""
+    try:
+        tree = parse(sql, "mysql")
+    except ShuyuError:
+        return None
+    return {
+        (table.db.lower(), table.name.lower()) for table in tree.find_all(exp.Table) if table.db
     }
 
 
