@@ -8,10 +8,12 @@ import time
 
 import jwt
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from shuyu.config import HubSettings
 from shuyu.hub.api import create_app
+from shuyu.hub.models import Job
 
 from .conftest import ADMIN
 
@@ -289,3 +291,49 @@ def test_identifiers_beyond_64_bits_are_invalid_not_errors(hub, people):
         "/api/datasets?offset=99999999999999999999",
     ):
         assert_error(hub.get(path, headers=consumer), 422, "hub.invalid_request")
+
+
+OPEN_ROUTES = {("GET", "/api/health"), ("POST", "/api/login"), ("POST", "/api/nodes/enroll")}
+NODE_ROUTES = {
+    ("GET", "/api/node/grants"),
+    ("GET", "/api/node/work"),
+    ("POST", "/api/node/jobs/{job_id}/report"),
+}
+
+
+def test_every_route_needs_a_token_or_a_node_key(hub):
+    checked = 0
+    for route in hub.app.routes:
+        if not isinstance(route, APIRoute) or not route.path.startswith("/api/"):
+            continue
+        for method in route.methods:
+            if (method, route.path) in OPEN_ROUTES:
+                continue
+            path = route.path
+            for name in ("dataset_id", "grant_id", "job_id", "action"):
+                path = path.replace("{" + name + "}", "approve" if name == "action" else "1")
+            response = hub.request(method, path, json={})
+            assert response.status_code == 401, (method, route.path, response.text)
+            code = response.json()["code"]
+            assert code == "hub.unauthenticated", (method, route.path)
+            if (method, route.path) in NODE_ROUTES:
+                assert "node key" in response.json()["error"]
+            checked += 1
+    assert checked >= 20
+
+
+def test_a_consumer_cannot_read_another_consumers_jobs(hub, people):
+    with hub.app.state.engine.begin() as connection:  # a succeeded job of shop-analyst
+        connection.execute(
+            Job.__table__.insert().values(
+                id=1, user_id=4, receiver="shop", sql="SELECT 1", grant_ids=[], state="succeeded",
+                progress=1.0, result={"names": ["n"], "rows": [[1]]}, parties=[], document={},
+                reports={}, attempt=1, created_at=datetime.datetime(2026, 1, 1),
+            )
+        )  # fmt: skip
+    own = hub.get("/api/jobs/1/result", headers=people["shop-analyst"])
+    assert own.status_code == 200 and own.json()["rows"] == [[1]]
+    for other in ("other-analyst", "bank-owner"):
+        response = hub.get("/api/jobs/1/result", headers=people[other])
+        assert response.status_code in (403, 404), response.text
+        assert "rows" not in response.text

@@ -484,7 +484,10 @@ def create_app(settings: HubSettings, *, admin: tuple[str, str] | None = None) -
 
     # -- nodes ---------------------------------------------------------------------------
 
-    NodeKey = Annotated[str | None, Header(alias="X-Node-Key")]
+    def current_node(db: Db, key: Annotated[str | None, Header(alias="X-Node-Key")] = None) -> Node:
+        return nodes.authenticate(db, key)
+
+    ThisNode = Annotated[Node, Depends(current_node)]
 
     @app.post("/api/nodes/tokens", status_code=201)
     def node_token(body: NodeTokenIn, user: Me, db: Db) -> dict[str, Any]:
@@ -510,16 +513,15 @@ def create_app(settings: HubSettings, *, admin: tuple[str, str] | None = None) -
         return [NodeOut.model_validate(n, from_attributes=True) for n in found]
 
     @app.get("/api/node/grants")
-    def grants_for_node(db: Db, key: NodeKey = None) -> list[dict[str, Any]]:
-        return nodes.node_grants(db, nodes.authenticate(db, key))
+    def grants_for_node(node: ThisNode, db: Db) -> list[dict[str, Any]]:
+        return nodes.node_grants(db, node)
 
     @app.get("/api/node/work")
-    def node_work(db: Db, key: NodeKey = None) -> list[dict[str, Any]]:
-        return nodes.work(db, nodes.authenticate(db, key))
+    def node_work(node: ThisNode, db: Db) -> list[dict[str, Any]]:
+        return nodes.work(db, node)
 
     @app.post("/api/node/jobs/{job_id}/report")
-    def node_report(job_id: Id, body: ReportIn, db: Db, key: NodeKey = None) -> JobOut:
-        node = nodes.authenticate(db, key)
+    def node_report(job_id: Id, body: ReportIn, node: ThisNode, db: Db) -> JobOut:
         return _job(nodes.report(db, node, job_id, body.model_dump()))
 
     return app
