@@ -246,7 +246,10 @@ def main(argv: list[str] | None = None) -> int:
                 )
         finally:
             process.terminate()
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
     return 0
 
 

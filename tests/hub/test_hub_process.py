@@ -57,7 +57,11 @@ def hub_process(tmp_path):
         pytest.fail(f"the hub did not start: {process.communicate()[1]}")
     yield url
     process.terminate()
-    process.wait(timeout=30)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail("the hub did not stop on SIGTERM")
 
 
 def shuyu(tmp_path, user, *argv, password=PASSWORD):
