@@ -13,6 +13,8 @@ import gc
 import getpass
 import json
 import os
+import ssl
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,7 @@ def _client(args: argparse.Namespace) -> HubClient:
     if not path.exists():
         raise Unauthenticated("no session", hint="Log in first: shuyu login --hub URL --user NAME")
     session = json.loads(path.read_text(encoding="utf-8"))
-    return HubClient(session["url"], token=session["token"])
+    return HubClient(session["url"], token=session["token"], verify=session.get("ca") or True)
 
 
 def _password(variable: str, prompt: str) -> str:
@@ -62,9 +64,63 @@ def hub_serve(args: argparse.Namespace, settings: Settings, out: Any) -> int:
     host, _, port = args.listen.rpartition(":")
     if not host or not port.isdigit():
         raise InvalidInput(f"--listen expects HOST:PORT, got {args.listen!r}")
-    print(f"运营平台 / hub: http://{host}:{port} (API docs at /docs)", file=out.stderr, flush=True)
-    uvicorn.run(app, host=host, port=int(port), log_level="warning")
+    if not settings.hub.ca_dir:  # development: plain HTTP on one port
+        print(
+            f"运营平台 / hub: http://{host}:{port} (API docs at /docs)", file=out.stderr, flush=True
+        )
+        uvicorn.run(app, host=host, port=int(port), log_level="warning")
+        return EXIT_OK
+    # HTTPS with a certificate from the data space's CA; nodes on a second port, mutual TLS
+    identity = _hub_identity(settings, host)
+    node_host, _, node_port = (args.node_listen or f"{host}:{int(port) + 1}").rpartition(":")
+    app.state.node_port = int(node_port)
+    app.state.node_url = f"https://{node_host}:{node_port}"
+    certificate, key = str(identity.cert_path), str(identity.key_path)
+    nodes = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=node_host,
+            port=int(node_port),
+            log_level="warning",
+            ssl_certfile=certificate,
+            ssl_keyfile=key,
+            ssl_ca_certs=str(identity.ca_path),
+            ssl_cert_reqs=ssl.CERT_REQUIRED,
+        )
+    )
+    thread = threading.Thread(target=nodes.run, name="node-listener", daemon=True)
+    thread.start()  # not the main thread: only the users' server below handles signals
+    print(
+        f"运营平台 / hub: https://{host}:{port} (CA {identity.ca_path}); "
+        f"nodes: {app.state.node_url} (mutual TLS)",
+        file=out.stderr,
+        flush=True,
+    )
+    try:
+        users = uvicorn.Config(
+            app,
+            host=host,
+            port=int(port),
+            log_level="warning",
+            ssl_certfile=certificate,
+            ssl_keyfile=key,
+        )
+        uvicorn.Server(users).run()
+    finally:
+        nodes.should_exit = True
+        thread.join(timeout=10)
     return EXIT_OK
+
+
+def _hub_identity(settings: Settings, host: str) -> Any:
+    """The hub's own certificate, issued by the data space's CA on first start."""
+    from shuyu import pki  # noqa: PLC0415
+
+    directory = Path(settings.hub.home) / "identity"
+    if not (directory / "hub.pem").exists():
+        addresses = [host] if host.replace(".", "").isdigit() else []
+        pki.issue_certificate(settings.hub.ca_dir, "hub", out_dir=directory, ip_addresses=addresses)
+    return pki.load_identity(directory, "hub")
 
 
 def node_join(args: argparse.Namespace, settings: Settings, out: Any) -> int:
@@ -78,6 +134,7 @@ def node_join(args: argparse.Namespace, settings: Settings, out: Any) -> int:
         home=args.home,
         mpc=parse_address(args.mpc),
         space=args.space,
+        ca=args.ca,
     )
     out.result(
         f"节点已加入 / node enrolled: {config.name} ({config.kind}) in {config.home}",
@@ -93,13 +150,13 @@ def node_serve(args: argparse.Namespace, settings: Settings, out: Any) -> int:
 
 
 def login(args: argparse.Namespace, settings: Settings, out: Any) -> int:
-    client = HubClient(args.hub)
+    client = HubClient(args.hub, verify=args.ca or True)
     answer = client.login(args.user, _password("SHUYU_PASSWORD", f"{args.user} 的密码 password: "))
     path = _session_path(args)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        json.dump({"url": client.url, "token": answer["token"]}, handle)
+        json.dump({"url": client.url, "token": answer["token"], "ca": args.ca}, handle)
     user = answer["user"]
     out.result(
         f"已登录 / logged in: {user['name']} ({user['role']}, {user['party'] or '-'})",
@@ -234,6 +291,11 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     serve = hub_commands.add_parser("serve", help="run the hub's API", parents=[common])
     serve.add_argument("--listen", default="127.0.0.1:8700", help="HOST:PORT (127.0.0.1:8700)")
     serve.add_argument(
+        "--node-listen",
+        help="HOST:PORT of the nodes' mutual-TLS port when hub.ca_dir is set (default: the "
+        "users' port + 1)",
+    )
+    serve.add_argument(
         "--admin",
         help="create this admin user if the hub has no user (password from "
         "SHUYU_HUB_ADMIN_PASSWORD, else asked)",
@@ -249,6 +311,7 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     join.add_argument("--home", required=True, help="the node's state directory")
     join.add_argument("--mpc", required=True, help="HOST:PORT the node listens on for its peers")
     join.add_argument("--space", help="a space file with this party's tables")
+    join.add_argument("--ca", help="the data space's CA certificate, to check the hub's (https)")
     join.set_defaults(handler=node_join)
     run = node_commands.add_parser("serve", help="pull and run jobs", parents=[common])
     run.add_argument("--home", required=True, help="the node's state directory")
@@ -265,6 +328,7 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     parser = command("login", login, "log in to a hub (password from SHUYU_PASSWORD, else asked)")
     parser.add_argument("--hub", required=True, help="the hub's URL")
     parser.add_argument("--user", required=True, help="user name")
+    parser.add_argument("--ca", help="the data space's CA certificate, to check the hub's (https)")
 
     parser = command("datasets", datasets, "search the resource hall (数据资源大厅)")
     for option in ("q", "owner", "topic", "grade", "column"):

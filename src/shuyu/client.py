@@ -18,6 +18,7 @@ answered (``policy.denied``, ``hub.forbidden``...), with its message and hint.
 from __future__ import annotations
 
 import datetime
+import ssl
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,7 +40,8 @@ class HubClient:
     ) -> None:
         self.url = url.rstrip("/")
         self.token = token
-        self._http = httpx.Client(base_url=self.url, timeout=timeout_s, verify=verify)
+        checks: ssl.SSLContext | bool = verify if isinstance(verify, bool) else _context(verify)
+        self._http = httpx.Client(base_url=self.url, timeout=timeout_s, verify=checks)
 
     def close(self) -> None:
         self._http.close()
@@ -147,6 +149,13 @@ class HubClient:
 
     def metering(self) -> list[dict[str, Any]]:
         return list(self.call("GET", "/api/metering"))
+
+
+def _context(ca: str) -> ssl.SSLContext:
+    """Check the hub's certificate against the data space's CA certificate ``ca``."""
+    context = ssl.create_default_context(cafile=ca)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
 
 
 def _error_from(response: httpx.Response) -> ShuyuError:

@@ -109,6 +109,9 @@ QUERIES = (
 )
 
 
+_CA = [""]  # the demo's CA certificate path, once known (for the demo's own clients)
+
+
 @dataclass(frozen=True)
 class DemoOptions:
     home: Path = Path(".shuyu/demo")
@@ -124,15 +127,16 @@ def main(settings: Settings, options: DemoOptions | None = None) -> int:
 
         return demo_engine.main(settings)
     home = options.home.resolve()
+    _CA[0] = ca(home)
     started = time.monotonic()
     processes: list[subprocess.Popen[bytes]] = []
     log = _log(home)
     try:
         fresh = not (home / "ready").exists()
         _prepare(home)
-        url = f"http://127.0.0.1:{options.port}"
+        url = f"https://127.0.0.1:{options.port}"
         processes.append(_hub(home, options.port, log))
-        _wait_for(url)
+        _wait_for(url, ca(home))
         if fresh:
             _first_run(home, url, options.port)
         for name in NODES:
@@ -143,7 +147,8 @@ def main(settings: Settings, options: DemoOptions | None = None) -> int:
         print(
             f"\n数据空间已启动 / the data space is up in {time.monotonic() - started:.0f} s: {url}"
         )
-        print(f"  API 文档 / API docs: {url}/docs")
+        print(f"  API 文档 / API docs: {url}/docs (CA 证书 certificate: {ca(home)})")
+        print(f"  节点端口 / the nodes' port (mutual TLS): https://127.0.0.1:{options.port + 5}")
         _print_accounts()
         ok = _run_queries(url)
         if options.exit_after_queries:
@@ -192,21 +197,27 @@ def _spawn(argv: list[str], log: Any) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
 
 
+def ca(home: Path) -> str:
+    """The demo data space's CA certificate (clients check the hub's certificate with it)."""
+    return str(home / "ca" / "ca.pem")
+
+
 def _hub(home: Path, port: int, log: Any) -> subprocess.Popen[bytes]:
     return _spawn(
         [
             "hub", "serve", "--listen", f"127.0.0.1:{port}", "--admin", "admin",
+            "--node-listen", f"127.0.0.1:{port + 5}",
             "--set", f"hub.home={home / 'hub'}", "--set", f"hub.ca_dir={home / 'ca'}",
         ],
         log,
     )  # fmt: skip
 
 
-def _wait_for(url: str, timeout_s: float = 60.0) -> None:
+def _wait_for(url: str, certificate: str, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/api/health", timeout=1, verify=certificate).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -215,7 +226,7 @@ def _wait_for(url: str, timeout_s: float = 60.0) -> None:
 
 
 def _client(url: str, name: str) -> HubClient:
-    client = HubClient(url)
+    client = HubClient(url, verify=_CA[0])
     client.login(name, PASSWORD)
     return client
 
@@ -240,6 +251,7 @@ def _first_run(home: Path, url: str, port: int) -> None:
             home=str(home / "nodes" / name),
             mpc=("127.0.0.1", port + offset),
             space=str(space) if space else None,
+            ca=ca(home),
         )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -73,8 +74,9 @@ def platform(tmp_path):
         "SHUYU_HUB_ADMIN_PASSWORD": "admin-password-1",
         "PYTHONIOENCODING": "utf-8",
     }
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    port, node_port = free_port(), free_port()
+    url = f"https://127.0.0.1:{port}"
+    ca = str(tmp_path / "ca" / "ca.pem")
     processes: dict[str, subprocess.Popen] = {}
     log = (tmp_path / "processes.log").open("w")
     try:
@@ -82,6 +84,7 @@ def platform(tmp_path):
             start(
                 [
                     "hub", "serve", "--listen", f"127.0.0.1:{port}", "--admin", "admin",
+                    "--node-listen", f"127.0.0.1:{node_port}",
                     "--set", f"hub.home={tmp_path / 'hub'}",
                     "--set", f"hub.ca_dir={tmp_path / 'ca'}",
                 ],
@@ -92,13 +95,13 @@ def platform(tmp_path):
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
+                if httpx.get(f"{url}/api/health", timeout=1, verify=ca).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             assert time.monotonic() < deadline, "the hub did not start"
             time.sleep(0.2)
-        admin = HubClient(url)
+        admin = HubClient(url, verify=ca)
         admin.login("admin", "admin-password-1")
         admin.create_user("operator", PASSWORD, "operator")
         for name, role, party in (
@@ -107,13 +110,14 @@ def platform(tmp_path):
             ("shop-analyst", "consumer", "shop"),
         ):
             admin.create_user(name, PASSWORD, role, party)
-        operator = HubClient(url)
+        operator = HubClient(url, verify=ca)
         operator.login("operator", PASSWORD)
         for party in ("bank", "telco", "shop"):
             token = operator.call("POST", "/api/nodes/tokens", json={"name": party})["token"]
             argv = [
                 "node", "join", "--hub", url, "--token", token, "--name", party,
                 "--home", str(tmp_path / f"node-{party}"), "--mpc", f"127.0.0.1:{free_port()}",
+                "--ca", ca,
             ]  # fmt: skip
             if party != "shop":
                 argv += ["--space", str(tmp_path / f"{party}-space.yaml")]
@@ -133,7 +137,7 @@ def platform(tmp_path):
                 ["node", "serve", "--home", str(tmp_path / f"node-{name}")], env, log
             )
 
-        yield Platform(url, tmp_path, processes, restart)
+        yield Platform(url, tmp_path, processes, restart, ca, f"https://127.0.0.1:{node_port}")
     finally:
         for process in processes.values():
             process.terminate()
@@ -151,15 +155,18 @@ class Platform:
     root: Path
     processes: dict[str, subprocess.Popen]
     restart: Callable[[str], None]
+    ca: str
+    node_url: str
 
 
-def publish_and_grant(url: str) -> tuple[HubClient, dict[str, tuple[HubClient, int]]]:
+def publish_and_grant(platform: Platform) -> tuple[HubClient, dict[str, tuple[HubClient, int]]]:
+    url = platform.url
     owners = {}
     for party, name, columns in (
         ("bank", "customers", [("phone", "STRING"), ("city", "STRING"), ("income", "DECIMAL(2)")]),
         ("telco", "subscribers", [("phone", "STRING"), ("plan", "STRING")]),
     ):
-        owner = HubClient(url)
+        owner = HubClient(url, verify=platform.ca)
         owner.login(f"{party}-owner", PASSWORD)
         dataset = owner.publish(
             {
@@ -170,7 +177,7 @@ def publish_and_grant(url: str) -> tuple[HubClient, dict[str, tuple[HubClient, i
             }
         )
         owners[party] = (owner, dataset["id"])
-    analyst = HubClient(url)
+    analyst = HubClient(url, verify=platform.ca)
     analyst.login("shop-analyst", PASSWORD)
     for party, columns, operations in (
         ("bank", ["phone", "city", "income"], ["join", "group_by", "aggregate"]),
@@ -196,8 +203,8 @@ def wait_for(analyst: HubClient, job_id: int) -> dict:
 
 
 def test_publish_request_approve_query_metered_result(platform):
-    url, root = platform.url, platform.root
-    analyst, owners = publish_and_grant(url)
+    root = platform.root
+    analyst, owners = publish_and_grant(platform)
     job = analyst.submit(SQL)["job"]
     state = wait_for(analyst, job["id"])
     assert state["state"] == "succeeded", state
@@ -222,7 +229,7 @@ def test_publish_request_approve_query_metered_result(platform):
 
 @pytest.mark.timeout(600)
 def test_a_node_killed_mid_job_fails_it_cleanly_and_the_job_can_be_retried(platform):
-    analyst, _ = publish_and_grant(platform.url)
+    analyst, _ = publish_and_grant(platform)
     telco = platform.processes["telco"]
     telco.kill()
     telco.wait(timeout=30)
@@ -237,6 +244,31 @@ def test_a_node_killed_mid_job_fails_it_cleanly_and_the_job_can_be_retried(platf
     state = wait_for(analyst, job["id"])
     assert state["state"] == "succeeded", state
     assert analyst.result(job["id"])["rows"]
+
+
+def test_the_node_port_demands_a_certificate_from_the_data_spaces_ca(platform):
+    root = platform.root
+    key = (root / "node-bank" / "node.key").read_text()
+    headers = {"X-Node-Key": key}
+    # the right key on the users' port: refused, node routes answer on the node port only
+    users = httpx.get(f"{platform.url}/api/node/work", headers=headers, verify=platform.ca)
+    assert users.status_code == 403 and users.json()["code"] == "hub.forbidden"
+    # the node port without a client certificate: the TLS handshake is refused
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{platform.node_url}/api/node/work", headers=headers, verify=platform.ca)
+    # a certificate from another CA: refused too
+    pki.init_ca(root / "other-ca")
+    stranger = pki.issue_certificate(root / "other-ca", "bank", out_dir=root / "stranger")
+    context = ssl.create_default_context(cafile=platform.ca)
+    context.load_cert_chain(str(stranger.cert_path), str(stranger.key_path))
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{platform.node_url}/api/node/work", headers=headers, verify=context)
+    # the node's own certificate and key: accepted
+    identity = pki.load_identity(root / "node-bank" / "identity", "bank")
+    context = ssl.create_default_context(cafile=platform.ca)
+    context.load_cert_chain(str(identity.cert_path), str(identity.key_path))
+    answer = httpx.get(f"{platform.node_url}/api/node/work", headers=headers, verify=context)
+    assert answer.status_code == 200
 
 
 def test_a_node_refuses_what_its_own_grants_do_not_allow(tmp_path):

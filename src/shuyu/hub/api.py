@@ -28,7 +28,7 @@ from starlette.exceptions import HTTPException
 
 from shuyu import __version__
 from shuyu.config import HubSettings
-from shuyu.errors import InvalidRequest, NotFound, ShuyuError, Unauthenticated
+from shuyu.errors import Forbidden, InvalidRequest, NotFound, ShuyuError, Unauthenticated
 from shuyu.hub import jobs, nodes, security, service, store
 from shuyu.hub.models import Dataset, Event, Grant, Job, Node, Topic, User
 
@@ -283,13 +283,16 @@ def create_app(settings: HubSettings, *, admin: tuple[str, str] | None = None) -
             db.commit()
     # SQLite has one writer at a time: writing requests queue here, in the event loop, instead of
     # waiting inside SQLite (whose busy handler is not fair: under load some time out)
-    writers = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+    # (one lock per event loop: the node listener runs its own loop in its own thread)
+    writers: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+    sqlite = engine.dialect.name == "sqlite"
 
     async def write_slot(request: Request) -> AsyncIterator[None]:
-        if writers is None or request.method in ("GET", "HEAD", "OPTIONS"):
+        if not sqlite or request.method in ("GET", "HEAD", "OPTIONS"):
             yield
             return
-        async with writers:
+        lock = writers.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+        async with lock:
             yield
 
     app = FastAPI(
@@ -484,7 +487,19 @@ def create_app(settings: HubSettings, *, admin: tuple[str, str] | None = None) -
 
     # -- nodes ---------------------------------------------------------------------------
 
-    def current_node(db: Db, key: Annotated[str | None, Header(alias="X-Node-Key")] = None) -> Node:
+    app.state.node_port = None  # with TLS, the port whose clients must present a certificate
+    app.state.node_url = None  # what enrolment tells a node to call
+
+    def current_node(
+        request: Request, db: Db, key: Annotated[str | None, Header(alias="X-Node-Key")] = None
+    ) -> Node:
+        node_port = app.state.node_port
+        server = request.scope.get("server") or (None, None)
+        if node_port is not None and server[1] != node_port:
+            raise Forbidden(
+                "node routes answer on the hub's node port only (mutual TLS)",
+                hint="Call the node_url the enrolment returned, with the node's certificate.",
+            )
         return nodes.authenticate(db, key)
 
     ThisNode = Annotated[Node, Depends(current_node)]
@@ -496,7 +511,7 @@ def create_app(settings: HubSettings, *, admin: tuple[str, str] | None = None) -
 
     @app.post("/api/nodes/enroll", status_code=201)
     def enroll(body: EnrollIn, db: Db) -> dict[str, Any]:
-        return nodes.enroll(
+        answer = nodes.enroll(
             db,
             settings.ca_dir,
             token=body.token,
@@ -505,6 +520,7 @@ def create_app(settings: HubSettings, *, admin: tuple[str, str] | None = None) -
             mpc_host=body.mpc_host,
             mpc_port=body.mpc_port,
         )
+        return answer | {"node_url": app.state.node_url}
 
     @app.get("/api/nodes")
     def list_nodes(user: Me, db: Db) -> list[NodeOut]:

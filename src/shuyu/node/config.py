@@ -5,7 +5,8 @@
 
     name: bank                 # the party's name (its certificate's name)
     kind: domain               # or assist (compute only, no data)
-    hub: http://127.0.0.1:8700
+    hub: https://127.0.0.1:8700
+    node_url: https://127.0.0.1:8701   # the hub's mutual-TLS port for nodes (from enrolment)
     mpc: 127.0.0.1:7101        # where the node listens for its peers during a job
     space: bank-space.yaml     # a space file with this party's tables (domain nodes)
 """
@@ -30,6 +31,7 @@ class NodeConfig:
     mpc_host: str
     mpc_port: int
     space: Path | None
+    node_url: str | None = None  # the hub's mutual-TLS port for nodes (None: the hub's URL)
 
     @property
     def identity_dir(self) -> Path:
@@ -78,6 +80,7 @@ def load_config(home: str | Path) -> NodeConfig:
             mpc_host=host,
             mpc_port=port,
             space=(home / space) if space else None,
+            node_url=data.get("node_url"),
         )
     except KeyError as error:
         raise ConfigError(f"{path} lacks the key {error.args[0]!r}") from None
@@ -93,6 +96,8 @@ def write_config(config: NodeConfig) -> None:
     }
     if config.space is not None:
         document["space"] = os.path.relpath(config.space, config.home)
+    if config.node_url:
+        document["node_url"] = config.node_url
     (config.home / "node.yaml").write_text(
         yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8"
     )

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import socket
+import ssl
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -53,10 +54,25 @@ FINAL = ("revoked", "refused", "expired")
 class HubLink:
     """The node's calls to the hub (authenticated by its node key)."""
 
-    def __init__(self, url: str, key: str | None = None, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        key: str | None = None,
+        *,
+        timeout_s: float = 30.0,
+        verify: str | bool = True,
+        certificate: tuple[str, str] | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
         headers = {"X-Node-Key": key} if key else {}
-        self.http = httpx.Client(base_url=self.url, timeout=timeout_s, headers=headers)
+        checks: ssl.SSLContext | str | bool = verify
+        if certificate is not None:  # mutual TLS: the CA to check the hub, our certificate
+            checks = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+            checks.minimum_version = ssl.TLSVersion.TLSv1_3
+            checks.load_cert_chain(*certificate)
+        self.http = httpx.Client(
+            base_url=self.url, timeout=timeout_s, headers=headers, verify=checks
+        )
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         try:
@@ -81,11 +97,19 @@ class HubLink:
 
 
 def join(
-    *, hub: str, token: str, name: str, home: str, mpc: tuple[str, int], space: str | None
+    *,
+    hub: str,
+    token: str,
+    name: str,
+    home: str,
+    mpc: tuple[str, int],
+    space: str | None,
+    ca: str | None = None,
 ) -> NodeConfig:
-    """``shuyu node join``: a key pair made here, a certificate for it from the hub's CA."""
+    """``shuyu node join``: a key pair made here, a certificate for it from the hub's CA
+    (``ca``: the data space's CA certificate, to check the hub's before sending anything)."""
     key_pem, request_pem = pki.make_request(name)
-    link = HubLink(hub)
+    link = HubLink(hub, verify=ca or True)
     try:
         answer = link.call(
             "POST",
@@ -108,6 +132,7 @@ def join(
         mpc_host=mpc[0],
         mpc_port=mpc[1],
         space=_path(space) if space else None,
+        node_url=answer.get("node_url"),
     )
     write_config(config)
     pki.write_identity(
@@ -227,11 +252,24 @@ def result_document(result: Result) -> dict[str, Any]:
     }
 
 
+def _node_link(config: NodeConfig) -> HubLink:
+    """The hub's node port, over mutual TLS with the node's certificate when the hub has one."""
+    if config.node_url and config.node_url.startswith("https://"):
+        identity = pki.load_identity(config.identity_dir, config.name)
+        return HubLink(
+            config.node_url,
+            config.node_key(),
+            verify=str(identity.ca_path),
+            certificate=(str(identity.cert_path), str(identity.key_path)),
+        )
+    return HubLink(config.node_url or config.hub, config.node_key())
+
+
 def serve(home: str, settings: Settings, *, once: bool = False, poll_s: float = 0.5) -> int:
     """Pull and run jobs until interrupted (``once``: until no work is left)."""
     config = load_config(home)
     space = load_space(config.space) if config.space is not None else None
-    link = HubLink(config.hub, config.node_key())
+    link = _node_link(config)
     try:
         while True:
             grants = sync_grants(config, link)
