@@ -219,6 +219,8 @@ def test_publish_request_approve_query_metered_result(platform):
     assert got == sorted((city, n, f"{income:.2f}") for city, n, income in expected)
     metering = analyst.metering()
     assert all(m["queries_used"] == 1 and m["bytes"] > 0 and m["seconds"] > 0 for m in metering)
+    # each owner's node reports the rows its sources contributed: all 40 and 50 rows
+    assert sorted(m["rows_used"] for m in metering) == [40, 50]
     # the bank owner sees the metering of its grant, not the result
     bank_owner, _ = owners["bank"]
     assert len(bank_owner.metering()) == 1

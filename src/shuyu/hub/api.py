@@ -219,6 +219,7 @@ class ReportIn(BaseModel):
     error: Annotated[str | None, Field(max_length=4000)] = None
     seconds: Annotated[float, Field(ge=0, le=1e9)] = 0.0
     bytes: Annotated[int, Field(ge=0, le=2**62)] = 0
+    rows_used: Annotated[int, Field(ge=0, le=2**62)] = 0  # rows the node's sources contributed
     result: dict[str, Any] | None = None
 
 

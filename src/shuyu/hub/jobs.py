@@ -180,6 +180,11 @@ def _grants_used(
     return used
 
 
+def _owner(session: Session, grant: Grant) -> str:
+    dataset = session.get(Dataset, grant.dataset_id)
+    return dataset.party if dataset is not None else ""
+
+
 # --- reading jobs -----------------------------------------------------------------------------
 
 
@@ -273,6 +278,11 @@ def metering(session: Session, actor: User) -> list[dict[str, Any]]:
                 "queries_used": grant.queries_used,
                 "query_quota": grant.query_quota,
                 "rows": sum(j.rows or 0 for j in done),
+                # rows the grant's dataset's owner contributed to the jobs (its node reports them)
+                "rows_used": sum(
+                    int((j.reports.get(_owner(session, grant)) or {}).get("rows_used") or 0)
+                    for j in done
+                ),
                 "bytes": sum(j.bytes_sent or 0 for j in done),
                 "seconds": round(sum(j.seconds or 0.0 for j in done), 3),
             }

@@ -154,7 +154,8 @@ def report(session: Session, node: Node, job_id: int, body: dict[str, Any]) -> J
     if job.state not in ("queued", "running") or body.get("attempt") != job.attempt:
         return job  # cancelled, ended, or a report of an earlier attempt: it changes nothing
     reports = dict(job.reports)
-    reports[node.name] = {k: body.get(k) for k in ("ok", "code", "error", "seconds", "bytes")}
+    fields = ("ok", "code", "error", "seconds", "bytes", "rows_used")
+    reports[node.name] = {k: body.get(k) for k in fields}
     job.reports = reports
     if not body.get("ok"):
         _finish(session, job, "failed", str(body.get("code")), str(body.get("error")))

@@ -228,8 +228,13 @@ def run_job(
     try:
         runtime = Runtime(me, transport, settings.mpc)
         local = local_runner(space) if space is not None else None
-        result = SecureExecutor(runtime, planned.query, planned.options, local).run()
-        spent = {"seconds": time.perf_counter() - start, "bytes": runtime.snapshot().bytes_sent}
+        executor = SecureExecutor(runtime, planned.query, planned.options, local)
+        result = executor.run()
+        spent = {
+            "seconds": time.perf_counter() - start,
+            "bytes": runtime.snapshot().bytes_sent,
+            "rows_used": executor.rows_used,
+        }
     finally:
         transport.close()
         listener.close()

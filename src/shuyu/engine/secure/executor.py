@@ -133,6 +133,7 @@ class SecureExecutor:
         self._join_counter = 0
         self._local_counter = 0  # sub-expressions computed by one party (their column names)
         self.dropped = 0  # groups dropped below group_min_size, over all aggregates
+        self.rows_used = 0  # rows this party's own sources contributed (metering)
         # per plan position (DELIVERY for the delivery): seconds, bytes sent, rounds, rows
         self.costs: dict[int, tuple[float, int, int, int]] = {}
         # plan nodes by their pre-order position: how the public options refer to them
@@ -250,6 +251,7 @@ class SecureExecutor:
                 if peer != owner:
                     self.rt.send(peer, step, np.array([table.rows], dtype=np.int64))
             n = table.rows
+            self.rows_used += n
         else:
             arrays = self.rt.recv(owner, step)
             n = int(arrays[0][0])
