@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -215,9 +216,10 @@ def _hub(home: Path, port: int, log: Any) -> subprocess.Popen[bytes]:
 
 def _wait_for(url: str, certificate: str, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
+    checks = ssl.create_default_context(cafile=certificate)
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/api/health", timeout=1, verify=certificate).status_code == 200:
+            if httpx.get(f"{url}/api/health", timeout=1, verify=checks).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

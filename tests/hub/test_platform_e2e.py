@@ -95,7 +95,8 @@ def platform(tmp_path):
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(f"{url}/api/health", timeout=1, verify=ca).status_code == 200:
+                checks = ssl.create_default_context(cafile=ca)
+                if httpx.get(f"{url}/api/health", timeout=1, verify=checks).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
@@ -253,11 +254,12 @@ def test_the_node_port_demands_a_certificate_from_the_data_spaces_ca(platform):
     key = (root / "node-bank" / "node.key").read_text()
     headers = {"X-Node-Key": key}
     # the right key on the users' port: refused, node routes answer on the node port only
-    users = httpx.get(f"{platform.url}/api/node/work", headers=headers, verify=platform.ca)
+    checks = ssl.create_default_context(cafile=platform.ca)
+    users = httpx.get(f"{platform.url}/api/node/work", headers=headers, verify=checks)
     assert users.status_code == 403 and users.json()["code"] == "hub.forbidden"
     # the node port without a client certificate: the TLS handshake is refused
     with pytest.raises(httpx.HTTPError):
-        httpx.get(f"{platform.node_url}/api/node/work", headers=headers, verify=platform.ca)
+        httpx.get(f"{platform.node_url}/api/node/work", headers=headers, verify=checks)
     # a certificate from another CA: refused too
     pki.init_ca(root / "other-ca")
     stranger = pki.issue_certificate(root / "other-ca", "bank", out_dir=root / "stranger")

@@ -65,7 +65,9 @@ class HubLink:
     ) -> None:
         self.url = url.rstrip("/")
         headers = {"X-Node-Key": key} if key else {}
-        checks: ssl.SSLContext | str | bool = verify
+        checks: ssl.SSLContext | bool = (
+            verify if isinstance(verify, bool) else ssl.create_default_context(cafile=verify)
+        )
         if certificate is not None:  # mutual TLS: the CA to check the hub, our certificate
             checks = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
             checks.minimum_version = ssl.TLSVersion.TLSv1_3
