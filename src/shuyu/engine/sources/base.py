@@ -61,6 +61,14 @@ class Source(abc.ABC):
             self._columns[table] = catalogue_columns(self._describe(table), table, self.label)
         return self._columns[table]
 
+    def _no_table(self, table: str) -> SourceError:
+        """The error for a table this source lacks, listing the tables it has."""
+        known = ", ".join(self.tables()) or "none"
+        return SourceError(
+            f"no table {table} in {self.label} (tables: {known})",
+            hint="Check the table name in the space file.",
+        )
+
     @abc.abstractmethod
     def _describe(self, table: str) -> list[tuple[str, DataType]]:
         """The table's columns as (source name, type), in order."""

@@ -193,11 +193,7 @@ class DuckDBSource(Source):
                 [name, schema, schema],
             ).fetchall()
         if not rows:
-            known = ", ".join(self.tables()) or "none"
-            raise SourceError(
-                f"no table {table} in {self.label} (tables: {known})",
-                hint="Check the table name in the space file.",
-            )
+            raise self._no_table(table)
         columns = []
         for column, type_name, nullable in rows:
             data_type = type_from_name(str(type_name))

@@ -62,11 +62,7 @@ class SqliteSource(Source):
                 'SELECT name, type, "notnull" FROM pragma_table_info(?)', (table,)
             ).fetchall()
         if not rows:
-            known = ", ".join(self.tables()) or "none"
-            raise SourceError(
-                f"no table {table} in {self.label} (tables: {known})",
-                hint="Check the table name in the space file.",
-            )
+            raise self._no_table(table)
         columns = []
         for name, declared, not_null in rows:
             data_type = type_from_name(str(declared or ""), sqlite=True)
