@@ -27,7 +27,6 @@ import resource
 import sys
 import time
 import traceback
-import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TextIO
@@ -218,9 +217,12 @@ def _query(args: argparse.Namespace, settings: Settings, out: Output) -> int:
         document = [dict(zip(header, row, strict=True)) for row in table[1:]]
         print(json.dumps(document, ensure_ascii=False, indent=2), file=out.stdout)
     elif args.format == "table":
-        widths = [max(_width(row[i]) for row in table) for i in range(len(table[0]))]
+        display_width = importlib.import_module("shuyu.engine.data").display_width
+        widths = [max(display_width(row[i]) for row in table) for i in range(len(table[0]))]
         for index, row in enumerate(table):
-            cells = [cell + " " * (w - _width(cell)) for cell, w in zip(row, widths, strict=True)]
+            cells = [
+                cell + " " * (w - display_width(cell)) for cell, w in zip(row, widths, strict=True)
+            ]
             print("  ".join(cells).rstrip(), file=out.stdout)
             if index == 0:
                 print("  ".join("-" * w for w in widths), file=out.stdout)
@@ -234,11 +236,6 @@ def _query(args: argparse.Namespace, settings: Settings, out: Output) -> int:
             file=out.stderr,
         )
     return EXIT_OK
-
-
-def _width(text: str) -> int:
-    """Columns a string takes in a terminal (CJK characters take two)."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def _demo(args: argparse.Namespace, settings: Settings, out: Output) -> int:

@@ -31,6 +31,7 @@ from shuyu import pki
 from shuyu.client import HubClient
 from shuyu.config import Settings
 from shuyu.demo_data import generate, mask_id, mask_name, mask_phone
+from shuyu.engine.data import display_width
 from shuyu.errors import HubUnavailable, ShuyuError
 
 PASSWORD = "shuyu-demo-2026"  # noqa: S105 - the demo's accounts, printed on start
@@ -324,20 +325,14 @@ def _run_queries(url: str) -> bool:
 def _print_table(result: dict[str, Any]) -> None:
     rows = [[("NULL" if v is None else str(v)) for v in row] for row in result["rows"]]
     table = [result["names"], *rows]
-    widths = [max(_width(r[i]) for r in table) for i in range(len(table[0]))]
+    widths = [max(display_width(r[i]) for r in table) for i in range(len(table[0]))]
     for index, row in enumerate(table):
-        cells = (c + " " * (w - _width(c)) for c, w in zip(row, widths, strict=True))
+        cells = (c + " " * (w - display_width(c)) for c, w in zip(row, widths, strict=True))
         print(("  " + "  ".join(cells)).rstrip())
         if index == 0:
             print("  " + "  ".join("-" * w for w in widths))
     if result.get("dropped"):
         print(f"  ({result['dropped']} 个小分组已删除 small groups left out)")
-
-
-def _width(text: str) -> int:
-    import unicodedata  # noqa: PLC0415
-
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def _print_accounts() -> None:

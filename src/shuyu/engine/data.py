@@ -40,6 +40,7 @@ from __future__ import annotations
 import datetime
 import html
 import importlib
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -179,6 +180,11 @@ class Result:
     def to_csv_rows(self) -> list[list[str]]:
         """Header then rows as text: NULL is ``NULL``, booleans ``true``/``false``, dates ISO."""
         return [list(self.names)] + [[format_value(value) for value in row] for row in self.rows]
+
+
+def display_width(text: str) -> int:
+    """Columns a string takes in a terminal: CJK (wide and full-width) characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def format_value(value: Any) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +34,7 @@ from shuyu.mpc.convert import bit_inject
 from shuyu.mpc.permute import apply_permutation
 from shuyu.mpc.prefix import segmented_prefix_sums
 from shuyu.mpc.runtime import Runtime
-from shuyu.mpc.shares import ArithShare, BitShare, BoolShare
+from shuyu.mpc.shares import ArithShare, BitShare
 from shuyu.mpc.sharing import reveal, share, share_bits
 from shuyu.mpc.sort import sort
 
@@ -49,7 +50,8 @@ class Grouped:
     dropped: int
 
 
-def _as_arith(column: ArithShare | BoolShare) -> ArithShare:
+def as_arith(column: Any) -> ArithShare:
+    """A column a protocol returns as arithmetic shares (sorts return arithmetic payloads)."""
     assert isinstance(column, ArithShare)
     return column
 
@@ -96,7 +98,7 @@ def order_by_local_keys(
     dest_share = share(rt, destinations, owner, shape=(n,))
     start_bits = share_bits(rt, starts, owner, n=n)
     moved = apply_permutation(dest_share, list(payload)) if payload else []
-    return [_as_arith(c) for c in moved], start_bits
+    return [as_arith(c) for c in moved], start_bits
 
 
 def totals(
@@ -127,8 +129,8 @@ def totals(
     assert dropped_total is not None
     kept, groups = compact(keep, [*key_columns, *sums, counts])
     assert isinstance(groups, int)
-    out_keys = [_as_arith(c) for c in kept[: len(key_columns)]]
-    out_sums = [_as_arith(c) for c in kept[len(key_columns) : -1]]
+    out_keys = [as_arith(c) for c in kept[: len(key_columns)]]
+    out_sums = [as_arith(c) for c in kept[len(key_columns) : -1]]
     out_counts = kept[-1]
     assert isinstance(out_counts, ArithShare)
     return Grouped(out_keys, out_sums, out_counts, groups, int(dropped_total))
@@ -188,7 +190,7 @@ def ordered_totals(
         sorted_keys, moved = sort_by_keys(keys, payload, bits)
         g = len(group_keys)
         value = ArithShare(rt, sorted_keys[-1].s0, sorted_keys[-1].s1, argument.value.frac_bits)
-        counting = _bits_from_01(sorted_keys[g])
+        counting = bits_from_01(sorted_keys[g])
         same = same_as_previous(sorted_keys)  # per prefix of the keys: equal to the row before
         group_start = first_row(rt, n) if g == 0 else ~same[g - 1]
         counting_start = ~same[g]  # first row of its (group, counts) run
@@ -257,7 +259,7 @@ def sort_by_keys(
     for index in reversed(range(len(keys))):
         others = [c for j, c in enumerate(columns) if j != index]
         sorted_key, moved = sort(columns[index], others, key_bits=key_bits[index])
-        rest = [_as_arith(c) for c in moved]
+        rest = [as_arith(c) for c in moved]
         columns = [*rest[:index], sorted_key, *rest[index:]]
     return columns[: len(keys)], columns[len(keys) :]
 
@@ -303,7 +305,7 @@ def _repeat(value: ArithShare, times: int) -> ArithShare:
     return ArithShare.concatenate([value] * times)
 
 
-def _bits_from_01(values: ArithShare) -> BitShare:
+def bits_from_01(values: ArithShare) -> BitShare:
     """Arithmetic 0/1 values as shared bits (one MSB: -v is all ones exactly when v = 1)."""
     return msb(-values)
 
@@ -326,6 +328,6 @@ def counts_per_row(ids: ArithShare, flags: ArithShare, n: int) -> ArithShare:
     keys, moved = sort_by_keys([all_ids, padding], [all_flags], [n.bit_length() + 1, 2])
     starts = ~same_as_previous([keys[0]])[0]
     totals = segmented_prefix_sums([moved[0]], starts)[0]
-    kept, count = compact(_bits_from_01(keys[1]), [totals])
+    kept, count = compact(bits_from_01(keys[1]), [totals])
     assert count == n
-    return _as_arith(kept[0])
+    return as_arith(kept[0])

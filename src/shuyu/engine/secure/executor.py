@@ -65,7 +65,7 @@ from shuyu.engine.secure.values import (
 from shuyu.errors import ProtocolError, ShuyuError, UnsupportedSql
 from shuyu.mpc.boolean import and_bits
 from shuyu.mpc.compact import compact
-from shuyu.mpc.compare import is_zero, less_than, msb
+from shuyu.mpc.compare import is_zero, less_than
 from shuyu.mpc.convert import bit_inject
 from shuyu.mpc.prefix import segmented_prefix_sums
 from shuyu.mpc.runtime import Runtime
@@ -822,7 +822,7 @@ class SecureExecutor:
         for index, key in enumerate(key_values):
             null = None
             if key.null is not None:
-                null = _bits_from_01(grouped.keys[null_position])
+                null = agg.bits_from_01(grouped.keys[null_position])
                 null_position += 1
             text = None
             if key.text is not None:
@@ -908,7 +908,7 @@ class SecureExecutor:
             sort_keys.extend(_order_keys(evaluator.value(key.expr), key, before_limit=True))
         out, keys = self._order_rows(rel, sort_keys)
         if rel.valid is not None:
-            out.valid = _bits_from_01(keys[0])
+            out.valid = agg.bits_from_01(keys[0])
         out.sorted = True
         return out
 
@@ -931,7 +931,7 @@ class SecureExecutor:
             _, moved = mpc_sort(
                 keys[index], [*columns, *keys], descending=descending, key_bits=width
             )
-            arith = [_as_arith(c) for c in moved]
+            arith = [agg.as_arith(c) for c in moved]
             columns, keys = arith[: len(columns)], arith[len(columns) :]
         moved_columns: dict[str, Plain | Secret] = dict(
             zip(names, _unflatten(ordered, columns), strict=True)
@@ -961,7 +961,7 @@ class SecureExecutor:
             valid = rel.valid
             rel, keys = self._order_rows(rel, sort_keys)
             if valid is not None:
-                rel.valid = _bits_from_01(keys[0])
+                rel.valid = agg.bits_from_01(keys[0])
             rel.names.append(item.name)
             rel.columns[item.name] = Secret(item.type, self._ranks(call.func, keys, partition_keys))
         return rel
@@ -1039,7 +1039,7 @@ class SecureExecutor:
             ordered = [secrets[name] for name in names]
             kept, count = compact(rel.valid, _flatten(ordered))
             assert isinstance(count, int)
-            rebuilt = _unflatten(ordered, [_as_arith(c) for c in kept])
+            rebuilt = _unflatten(ordered, [agg.as_arith(c) for c in kept])
             rel.columns.update(zip(names, rebuilt, strict=True))
             rel = Rel(rel.names, rel.columns, count, None, rel.averages)
         opened: dict[str, ColumnData | None] = {}
@@ -1144,11 +1144,6 @@ def _evaluate_plain(rel: Rel, expr: plan.Expr) -> ColumnData:
     compiled = compile_expr(expr, {name: index for index, name in enumerate(refs)})
     values = [compiled(row) for row in zip(*columns, strict=True)] if refs else []
     return ColumnData.from_python(expr.type, values)
-
-
-def _as_arith(column: Any) -> ArithShare:
-    assert isinstance(column, ArithShare)
-    return column
 
 
 def _flatten(secrets: Sequence[Secret]) -> list[ArithShare]:
@@ -1528,17 +1523,12 @@ def _bits_from_01_many(values: Sequence[ArithShare]) -> list[BitShare]:
     """Several arithmetic 0/1 vectors as shared bits, in one batch."""
     if not values:
         return []
-    joined = _bits_from_01(ArithShare.concatenate(list(values)))
+    joined = agg.bits_from_01(ArithShare.concatenate(list(values)))
     out, start = [], 0
     for part in values:
         out.append(take_bits(joined, np.arange(start, start + len(part))))
         start += len(part)
     return out
-
-
-def _bits_from_01(values: ArithShare) -> BitShare:
-    """Arithmetic 0/1 values as shared bits (one MSB: -v is all ones exactly when v = 1)."""
-    return msb(-values)
 
 
 def _bits_from_zero_test(counts: ArithShare) -> BitShare:
